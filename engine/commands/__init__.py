@@ -1,0 +1,1 @@
+"""Subcommands of the `sketchfill` CLI that drive the engine (see cli.py)."""

@@ -1,0 +1,108 @@
+"""`sketchfill edit`: one edit from image files, through a running engine or in process."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import secrets
+import sys
+
+import numpy as np
+
+from .. import protocol
+from ..client import Client, EditRequest, EngineError, edit_region
+from ..edit import EditError, EditResult, apply_patch, run_edit
+from ..images import ImageFileError, has_alpha, load_inputs, save_image
+from ..layers import as_array
+from ..preprocess import EditInputs, mask_bbox
+from ..runtime import ModelError, load_generator
+
+HELP = "edit an image file: regenerate the masked area following a sketch and colours"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("image", help="the photo (any format Pillow reads)")
+    p.add_argument(
+        "--mask",
+        required=True,
+        help="what to regenerate: white on black, or paint on a transparent layer",
+    )
+    p.add_argument("--sketch", help="pen lines: dark on white, or strokes on a transparent layer")
+    p.add_argument("--color", help="colour dabs on a transparent layer")
+    p.add_argument("--seed", type=int, help="noise seed (random when left out)")
+    p.add_argument(
+        "--feather",
+        type=float,
+        default=0.0,
+        help="soften the seam over this many pixels inside the mask (%(default)s)",
+    )
+    p.add_argument("-o", "--output", required=True, help="where to write the edited image")
+    p.add_argument(
+        "--engine",
+        default=protocol.DEFAULT_ENDPOINT,
+        help="use the engine at this endpoint when one answers (%(default)s)",
+    )
+    p.add_argument(
+        "--in-process", action="store_true", help="do not look for an engine; run the model here"
+    )
+    p.add_argument("--model", help="model folder or name for in-process runs")
+    p.add_argument("--threads", type=int, help="ONNX Runtime threads for in-process runs")
+
+
+def run(args: argparse.Namespace) -> int:
+    seed = args.seed if args.seed is not None else secrets.randbelow(2**31)
+    try:
+        inputs = load_inputs(args.image, args.mask, args.sketch, args.color)
+        result, where = _edit(inputs, seed, args)
+        save_image(args.output, apply_patch(inputs.image, result), keep_alpha=has_alpha(args.image))
+    except (ImageFileError, EditError, ModelError, EngineError) as exc:
+        print(f"sketchfill edit: {getattr(exc, 'message', exc)}", file=sys.stderr)
+        return 1
+    b = result.box
+    summary = {"output": args.output, "seed": result.seed, "engine": where, "patch": b.to_json()}
+    print(json.dumps(summary))
+    return 0
+
+
+def _edit(inputs: EditInputs, seed: int, args: argparse.Namespace) -> tuple[EditResult, str]:
+    if not args.in_process:
+        client = Client(args.engine)
+        try:
+            hello = client.hello(1.0)
+        except EngineError:
+            hello = None  # nobody there: run in process below
+        if hello is not None:
+            try:
+                return _remote(client, hello, inputs, seed, args.feather), args.engine
+            finally:
+                client.close()
+        client.close()
+    model = load_generator(args.model, threads=args.threads)
+    return run_edit(model, inputs, seed, args.feather), "in-process"
+
+
+def _remote(client: Client, hello: dict, inputs: EditInputs, seed: int, feather: float):
+    """Send only the pixels the engine will read, as the plug-ins do."""
+    height, width = inputs.mask.shape
+    bbox = mask_bbox(inputs.regenerate)
+    if bbox is None:
+        raise EditError(protocol.EMPTY_MASK, "the mask selects nothing")
+    r = edit_region(bbox, width, height, hello)
+
+    def cut(a: np.ndarray | None) -> np.ndarray | None:
+        return None if a is None else np.ascontiguousarray(a[r.y : r.y1, r.x : r.x1])
+
+    request = EditRequest(
+        canvas_width=width,
+        canvas_height=height,
+        region=r,
+        image=cut(inputs.image),
+        mask=cut(inputs.mask),
+        sketch=cut(inputs.sketch),
+        color=cut(inputs.color),
+        seed=seed,
+        feather=feather,
+    )
+    got = client.edit(request)
+    patch = as_array(got.data, got.width, got.height, got.layout)
+    return EditResult(np.array(patch), got.x, got.y, got.seed)

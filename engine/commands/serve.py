@@ -1,0 +1,66 @@
+"""`sketchfill serve`: run the engine."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+
+from ..client import is_local
+from ..server import Engine, ServeConfig
+
+HELP = "run the engine: a ZeroMQ service the plug-ins and `sketchfill edit` talk to"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    d = ServeConfig()
+    p.add_argument("--endpoint", default=d.endpoint, help="ZeroMQ endpoint to bind (%(default)s)")
+    p.add_argument("--model", help="model folder or name (default: sketchfill-face)")
+    p.add_argument("--threads", type=int, help="ONNX Runtime intra-op threads (default: all cores)")
+    p.add_argument("--workers", type=int, default=d.workers, help="edits run at once (%(default)s)")
+    p.add_argument(
+        "--max-pixels",
+        type=int,
+        default=d.max_pixels,
+        help="largest region one edit may send, in pixels (%(default)s)",
+    )
+    p.add_argument(
+        "--max-message-bytes",
+        type=int,
+        default=d.max_message_bytes,
+        help="largest request, in bytes (%(default)s)",
+    )
+    p.add_argument(
+        "--max-queue",
+        type=int,
+        default=d.max_queue,
+        help="edits that may wait before new ones are refused as busy (%(default)s)",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    if not is_local(args.endpoint):
+        print(
+            f"refusing to bind {args.endpoint}: serving beyond this machine needs CURVE keys, "
+            "which this version does not support yet; bind tcp://127.0.0.1:PORT",
+            file=sys.stderr,
+        )
+        return 2
+    config = ServeConfig(
+        endpoint=args.endpoint,
+        model=args.model,
+        threads=args.threads,
+        workers=max(1, args.workers),
+        max_pixels=args.max_pixels,
+        max_message_bytes=args.max_message_bytes,
+        max_queue=args.max_queue,
+    )
+    engine = Engine(config)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: engine.stop())
+    try:
+        engine.serve_forever()
+    except Exception as exc:  # binding errors mostly: say which endpoint and why
+        print(f"the engine cannot serve {config.endpoint}: {exc}", file=sys.stderr)
+        return 1
+    return 0

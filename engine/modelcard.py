@@ -1,0 +1,175 @@
+"""The generator contract (DESIGN.md "Generator contract") and its model card.
+
+A model is a folder holding `model.onnx` and `model.json`. The card names the ONNX file,
+its sha256, the resolution and the tensor layouts; the engine refuses a model whose file or
+shapes disagree with its card. Export writes cards through `ModelCard.save`, the runtime
+reads them through `ModelCard.load`, so both sides agree by construction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+CARD_FILE = "model.json"
+ONNX_FILE = "model.onnx"
+
+# Channel order of the single NCHW input tensor. Image and colour are RGB in [-1, 1];
+# mask, sketch and noise are single channels (mask/sketch in [0, 1], noise ~ N(0, 1)
+# inside the mask and 0 elsewhere).
+INPUT_CHANNELS: tuple[str, ...] = (
+    "image_r",
+    "image_g",
+    "image_b",
+    "mask",
+    "sketch",
+    "color_r",
+    "color_g",
+    "color_b",
+    "noise",
+)
+OUTPUT_CHANNELS: tuple[str, ...] = ("r", "g", "b")
+INPUT_NAME = "input"
+OUTPUT_NAME = "output"
+
+
+class ModelCardError(ValueError):
+    """The card is missing, unreadable or does not describe a valid generator."""
+
+
+@dataclass
+class TensorSpec:
+    name: str
+    shape: list[int]
+    channels: list[str]
+    layout: str = "NCHW"
+    dtype: str = "float32"
+
+
+@dataclass
+class ModelCard:
+    name: str
+    version: str
+    resolution: int
+    sha256: str
+    onnx: str = ONNX_FILE
+    task: str = "edit"
+    inputs: list[TensorSpec] = field(default_factory=list)
+    outputs: list[TensorSpec] = field(default_factory=list)
+    description: str = ""
+    license: str = ""
+    training: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def for_generator(cls, name: str, version: str, resolution: int, sha256: str, **kw: Any):
+        """A card with the standard edit-generator input and output specs."""
+        return cls(
+            name=name,
+            version=version,
+            resolution=resolution,
+            sha256=sha256,
+            inputs=[
+                TensorSpec(
+                    INPUT_NAME,
+                    [1, len(INPUT_CHANNELS), resolution, resolution],
+                    list(INPUT_CHANNELS),
+                )
+            ],
+            outputs=[
+                TensorSpec(
+                    OUTPUT_NAME,
+                    [1, len(OUTPUT_CHANNELS), resolution, resolution],
+                    list(OUTPUT_CHANNELS),
+                )
+            ],
+            **kw,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelCard:
+        try:
+            known = {f for f in cls.__dataclass_fields__}
+            kw = {k: v for k, v in data.items() if k in known}
+            kw["inputs"] = [TensorSpec(**t) for t in data.get("inputs", [])]
+            kw["outputs"] = [TensorSpec(**t) for t in data.get("outputs", [])]
+            card = cls(**kw)
+        except TypeError as exc:
+            raise ModelCardError(f"model card has missing or unexpected fields: {exc}") from exc
+        card.validate()
+        return card
+
+    def validate(self) -> None:
+        if not isinstance(self.resolution, int) or not 16 <= self.resolution <= 4096:
+            raise ModelCardError(f"model card resolution {self.resolution!r} is not sane")
+        if len(self.sha256) != 64:
+            raise ModelCardError("model card sha256 must be 64 hex digits")
+        if self.task == "edit":
+            self._check_edit_specs()
+
+    def _check_edit_specs(self) -> None:
+        if len(self.inputs) != 1 or len(self.outputs) != 1:
+            raise ModelCardError("an edit generator has exactly one input and one output")
+        res = self.resolution
+        inp, out = self.inputs[0], self.outputs[0]
+        if tuple(inp.channels) != INPUT_CHANNELS:
+            raise ModelCardError(
+                f"input channels {inp.channels} differ from the contract {list(INPUT_CHANNELS)}"
+            )
+        if tuple(out.channels) != OUTPUT_CHANNELS:
+            raise ModelCardError(f"output channels {out.channels} are not {OUTPUT_CHANNELS}")
+        if inp.shape != [1, len(INPUT_CHANNELS), res, res]:
+            raise ModelCardError(f"input shape {inp.shape} does not match resolution {res}")
+        if out.shape != [1, len(OUTPUT_CHANNELS), res, res]:
+            raise ModelCardError(f"output shape {out.shape} does not match resolution {res}")
+
+    @classmethod
+    def load(cls, folder: str | os.PathLike[str]) -> ModelCard:
+        path = Path(folder) / CARD_FILE
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise
+        except (OSError, ValueError) as exc:
+            raise ModelCardError(f"cannot read model card {path}: {exc}") from exc
+        if not isinstance(data, dict):
+            raise ModelCardError(f"model card {path} is not a JSON object")
+        return cls.from_dict(data)
+
+    def save(self, folder: str | os.PathLike[str]) -> Path:
+        self.validate()
+        path = Path(folder) / CARD_FILE
+        write_atomic(path, (json.dumps(self.to_dict(), indent=2) + "\n").encode("utf-8"))
+        return path
+
+
+def sha256_file(path: str | os.PathLike[str]) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def write_atomic(path: str | os.PathLike[str], data: bytes) -> None:
+    """Write via a temporary file in the same folder and rename, so a killed process never
+    leaves a half-written file behind."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

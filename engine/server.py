@@ -1,0 +1,485 @@
+"""The engine process: a ZeroMQ ROUTER serving protocol 1 (DESIGN.md "Wire protocol").
+
+One thread owns the ROUTER socket: it answers `hello` and `cancel` at once, checks each
+`edit` and queues it. Worker threads run the edits and hand their replies back through an
+inproc socket, so the ROUTER is never touched by two threads and a long edit never keeps
+other clients waiting for an answer. Replies go out without blocking: a slow client's
+full pipe or a vanished client costs that client its reply, never anyone else's.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import secrets
+import threading
+import time
+import traceback
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import zmq
+
+from . import __version__, layers, protocol
+from .composite import MAX_FEATHER
+from .edit import EditError, run_edit
+from .preprocess import DEFAULT_MARGIN, EditInputs
+from .protocol import Buffer, Message, ProtocolError
+from .runtime import Cancelled, CancelToken, Model, ModelError, available_threads, load_model
+
+log = logging.getLogger("sketchfill.server")
+
+IMAGE_LAYOUTS = ("RGBA", "BGRA", "RGB")
+GUIDE_LAYOUTS = ("L", "RGBA", "BGRA")
+COLOR_LAYOUTS = ("RGBA", "BGRA", "RGB")
+EDIT_BUFFERS = {
+    "image": IMAGE_LAYOUTS,
+    "mask": GUIDE_LAYOUTS,
+    "sketch": GUIDE_LAYOUTS,
+    "color": COLOR_LAYOUTS,
+}
+REPLY_LAYOUTS = ("RGBA", "BGRA")
+
+
+@dataclass
+class ServeConfig:
+    endpoint: str = protocol.DEFAULT_ENDPOINT
+    model: str | None = None
+    threads: int | None = None
+    workers: int = 1
+    # Largest rectangle one edit may send (the region around the mask, or the canvas).
+    max_pixels: int = 64_000_000
+    max_message_bytes: int = 512 * 1024 * 1024
+    max_queue: int = 32
+    margin: float = DEFAULT_MARGIN
+    # Replies to a client that stopped reading are dropped after this many messages.
+    send_hwm: int = 64
+    warmup: int = 2
+
+
+@dataclass
+class Job:
+    peer: bytes
+    id: str
+    message: Message
+    region: protocol.Box
+    seed: int
+    feather: float
+    reply_layout: str
+    token: CancelToken = field(default_factory=CancelToken)
+    received: float = field(default_factory=time.monotonic)
+    running: bool = False
+
+
+class ModelSlot:
+    """The engine's model, loaded once; a missing model is looked for again on the next
+    edit, so installing one does not need an engine restart."""
+
+    def __init__(self, config: ServeConfig):
+        self._config = config
+        self._lock = threading.Lock()
+        self._model: Model | None = None
+        self._error: ModelError | None = None
+
+    def load(self) -> None:
+        with self._lock:
+            self._load_locked()
+
+    def get(self) -> Model:
+        with self._lock:
+            if self._model is None and self._error and self._error.code == protocol.MODEL_MISSING:
+                self._load_locked()
+            if self._model is None:
+                assert self._error is not None
+                raise self._error
+            return self._model
+
+    def describe(self) -> tuple[dict[str, Any] | None, dict[str, str] | None]:
+        model, error = self._model, self._error
+        if model is not None:
+            return model.describe(), None
+        return None, {"code": error.code, "message": error.message} if error else None
+
+    def _load_locked(self) -> None:
+        try:
+            self._model = load_model(
+                self._config.model, threads=self._config.threads, warmup=self._config.warmup
+            )
+            self._error = None
+            log.info("model %s %s loaded", self._model.card.name, self._model.card.version)
+        except ModelError as exc:
+            self._error = exc
+            log.warning("no usable model: %s", exc.message)
+
+
+class Engine:
+    def __init__(self, config: ServeConfig, context: zmq.Context | None = None):
+        self.config = config
+        self._ctx = context or zmq.Context.instance()
+        self._models = ModelSlot(config)
+        self._cond = threading.Condition()
+        self._queue: deque[Job] = deque()
+        self._jobs: dict[tuple[bytes, str], Job] = {}
+        self._stopping = threading.Event()
+        self._events_addr = f"inproc://sketchfill-events-{secrets.token_hex(6)}"
+        self._workers: list[threading.Thread] = []
+        self.bound_endpoint: str | None = None
+        self.ready = threading.Event()
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    def serve_forever(self) -> None:
+        self._models.load()
+        router = self._ctx.socket(zmq.ROUTER)
+        router.setsockopt(zmq.LINGER, 0)
+        router.setsockopt(zmq.ROUTER_MANDATORY, 1)  # learn when a client has gone
+        router.setsockopt(zmq.SNDHWM, self.config.send_hwm)
+        # Backstop for frames far beyond the limit: libzmq drops such a peer outright.
+        router.setsockopt(zmq.MAXMSGSIZE, self.config.max_message_bytes + (1 << 20))
+        events = self._ctx.socket(zmq.PULL)
+        events.bind(self._events_addr)
+        try:
+            router.bind(self.config.endpoint)
+            self.bound_endpoint = router.getsockopt_string(zmq.LAST_ENDPOINT)
+            for i in range(self.config.workers):
+                t = threading.Thread(target=self._work, name=f"sketchfill-worker-{i}", daemon=True)
+                t.start()
+                self._workers.append(t)
+            log.info("SketchFill engine %s listening on %s", __version__, self.bound_endpoint)
+            self.ready.set()
+            self._loop(router, events)
+        finally:
+            self._stopping.set()
+            with self._cond:
+                for job in self._jobs.values():
+                    job.token.cancel()
+                self._cond.notify_all()
+            for t in self._workers:
+                t.join(timeout=5)
+            router.close(linger=0)
+            events.close(linger=0)
+
+    def stop(self) -> None:
+        self._stopping.set()
+        with self._cond:
+            self._cond.notify_all()
+
+    # -- the ROUTER thread -------------------------------------------------------------
+
+    def _loop(self, router: zmq.Socket, events: zmq.Socket) -> None:
+        poller = zmq.Poller()
+        poller.register(router, zmq.POLLIN)
+        poller.register(events, zmq.POLLIN)
+        while not self._stopping.is_set():
+            ready = dict(poller.poll(200))
+            if events in ready:
+                for _ in range(256):  # replies first: they free memory and clients
+                    try:
+                        frames = events.recv_multipart(zmq.NOBLOCK, copy=False)
+                    except zmq.Again:
+                        break
+                    self._send(router, frames[0].bytes, frames[1:])
+            if router in ready:
+                for _ in range(64):  # bounded, so replies interleave under a flood
+                    try:
+                        frames = router.recv_multipart(zmq.NOBLOCK, copy=False)
+                    except zmq.Again:
+                        break
+                    self._handle(router, frames[0].bytes, frames[1:])
+
+    def _send(self, router: zmq.Socket, peer: bytes, frames: list[Any]) -> None:
+        try:
+            router.send_multipart([peer, *frames], zmq.NOBLOCK, copy=False)
+        except zmq.Again:
+            log.warning("client %s is not reading; reply dropped", peer.hex())
+        except zmq.ZMQError as exc:
+            if exc.errno != errno.EHOSTUNREACH:
+                raise
+            self._forget_peer(peer)
+
+    def _reply(self, router: zmq.Socket, peer: bytes, header: dict[str, Any], buffers=()):
+        self._send(router, peer, protocol.encode(header, buffers))
+
+    def _forget_peer(self, peer: bytes) -> None:
+        """The client disconnected: drop its queued work and stop what it has running."""
+        with self._cond:
+            for key, job in list(self._jobs.items()):
+                if key[0] == peer:
+                    job.token.cancel()
+                    if not job.running:
+                        self._queue.remove(job)
+                        del self._jobs[key]
+        log.info("client %s went away; its requests were cancelled", peer.hex())
+
+    def _handle(self, router: zmq.Socket, peer: bytes, frames: list[Any]) -> None:
+        try:
+            total = sum(len(f.buffer) for f in frames)
+            if total > self.config.max_message_bytes:
+                raise ProtocolError(
+                    protocol.TOO_LARGE,
+                    f"message of {total} bytes exceeds the engine's limit of "
+                    f"{self.config.max_message_bytes} bytes",
+                )
+            message = protocol.decode(frames)
+            op = message.op
+            if op == protocol.OP_HELLO:
+                self._reply(router, peer, self._hello(message.id))
+            elif op == protocol.OP_CANCEL:
+                self._cancel(router, peer, message)
+            elif op == protocol.OP_EDIT:
+                self._accept_edit(router, peer, message)
+            else:
+                raise ProtocolError(
+                    protocol.BAD_REQUEST,
+                    f"unknown op {op!r}; this engine knows {', '.join(protocol.REQUEST_OPS)}",
+                    message.id,
+                )
+        except ProtocolError as exc:
+            self._reply(router, peer, protocol.error_header(exc.code, exc.message, exc.request_id))
+
+    def _hello(self, request_id: str | None) -> dict[str, Any]:
+        model, model_error = self._models.describe()
+        with self._cond:
+            queued = len(self._queue)
+        return {
+            "op": protocol.OP_HELLO,
+            "id": request_id,
+            "engine": {"name": "sketchfill", "version": __version__},
+            "model": model,
+            "model_error": model_error,
+            "device": "cpu",
+            "threads": self.config.threads or available_threads(),
+            "workers": self.config.workers,
+            "queued": queued,
+            "ops": list(protocol.REQUEST_OPS),
+            "limits": {
+                "max_pixels": self.config.max_pixels,
+                "max_message_bytes": self.config.max_message_bytes,
+                "max_queue": self.config.max_queue,
+                "max_feather": MAX_FEATHER,
+            },
+            "context": {
+                "margin": self.config.margin,
+                "min_side": model["resolution"] if model else 0,
+            },
+        }
+
+    def _cancel(self, router: zmq.Socket, peer: bytes, message: Message) -> None:
+        target = message.header.get("target")
+        if not isinstance(target, str):
+            raise ProtocolError(protocol.BAD_REQUEST, "cancel needs a target id", message.id)
+        with self._cond:
+            job = self._jobs.get((peer, target))
+            running = job is not None and job.running
+            if job is not None:
+                job.token.cancel()
+                if not running:
+                    self._queue.remove(job)
+                    del self._jobs[(peer, target)]
+        if job is None:
+            raise ProtocolError(
+                protocol.NOT_FOUND, f"no request {target!r} is queued or running", message.id
+            )
+        if not running:  # a running job reports its own cancellation when it stops
+            self._reply(router, peer, _cancelled(target))
+            self._announce_positions(lambda p, h: self._reply(router, p, h))
+        self._reply(router, peer, {"op": protocol.OP_CANCEL, "id": message.id, "target": target})
+
+    def _accept_edit(self, router: zmq.Socket, peer: bytes, message: Message) -> None:
+        job = self._check_edit(peer, message)
+        with self._cond:
+            if (peer, job.id) in self._jobs:
+                raise ProtocolError(
+                    protocol.BAD_REQUEST, f"request id {job.id!r} is already in use", job.id
+                )
+            if len(self._queue) >= self.config.max_queue:
+                raise ProtocolError(
+                    protocol.BUSY,
+                    f"the engine has {len(self._queue)} edits queued; try again shortly",
+                    job.id,
+                )
+            self._queue.append(job)
+            self._jobs[(peer, job.id)] = job
+            position = len(self._queue)
+            self._cond.notify()
+        self._reply(router, peer, _progress(job.id, "queued", 0.0, queue_position=position))
+
+    def _check_edit(self, peer: bytes, message: Message) -> Job:
+        """Everything about an edit that the header alone can tell, before it queues."""
+        h, rid = message.header, message.id
+
+        def bad(text: str, code: str = protocol.BAD_REQUEST) -> ProtocolError:
+            return ProtocolError(code, text, rid)
+
+        if rid is None:
+            raise bad("an edit needs an id")
+        canvas = h.get("canvas")
+        if not isinstance(canvas, dict) or not all(
+            _is_side(canvas.get(k)) for k in ("width", "height")
+        ):
+            raise bad("canvas must give a positive width and height")
+        cw, ch = canvas["width"], canvas["height"]
+        region = h.get("region", {"x": 0, "y": 0, "width": cw, "height": ch})
+        if not isinstance(region, dict) or not all(
+            _is_int(region.get(k)) for k in ("x", "y", "width", "height")
+        ):
+            raise bad("region must give integer x, y, width and height")
+        box = protocol.Box(region["x"], region["y"], region["width"], region["height"])
+        if box.x < 0 or box.y < 0 or box.width < 1 or box.height < 1 or box.x1 > cw or box.y1 > ch:
+            raise bad(f"region {box.to_json()} does not lie inside the {cw}x{ch} canvas")
+        if box.width * box.height > self.config.max_pixels:
+            raise bad(
+                f"the region of {box.width}x{box.height} pixels exceeds the engine's limit of "
+                f"{self.config.max_pixels} pixels; edit a smaller area or raise --max-pixels",
+                protocol.TOO_LARGE,
+            )
+        for required in ("image", "mask"):
+            if required not in message.buffers:
+                raise bad(f"an edit needs an {required!r} buffer")
+        for name, buf in message.buffers.items():
+            if name not in EDIT_BUFFERS:
+                raise bad(f"unknown buffer {name!r}; an edit takes {', '.join(EDIT_BUFFERS)}")
+            if buf.layout not in EDIT_BUFFERS[name]:
+                raise bad(f"buffer {name!r} cannot be {buf.layout}; use {EDIT_BUFFERS[name]}")
+            if (buf.width, buf.height) != (box.width, box.height):
+                raise bad(
+                    f"buffer {name!r} is {buf.width}x{buf.height} but the region is "
+                    f"{box.width}x{box.height}: all layers must cover the same pixels"
+                )
+        seed = h.get("seed")
+        if seed is None:
+            seed = secrets.randbelow(2**31)
+        elif not _is_int(seed) or not 0 <= seed < 2**63:
+            raise bad("seed must be a non-negative integer or null")
+        feather = h.get("feather", 0)
+        if (
+            not isinstance(feather, (int, float))
+            or isinstance(feather, bool)
+            or not (0 <= feather <= MAX_FEATHER)
+        ):
+            raise bad(f"feather must be a number from 0 to {MAX_FEATHER}")
+        reply_layout = h.get("reply_layout", "RGBA")
+        if reply_layout not in REPLY_LAYOUTS:
+            raise bad(f"reply_layout must be one of {REPLY_LAYOUTS}")
+        return Job(peer, rid, message, box, seed, float(feather), reply_layout)
+
+    def _announce_positions(self, send: Callable[[bytes, dict[str, Any]], None]) -> None:
+        """Tell every waiting client its new place in the queue."""
+        with self._cond:
+            waiting = [(job.peer, job.id) for job in self._queue]
+        for position, (peer, rid) in enumerate(waiting, start=1):
+            send(peer, _progress(rid, "queued", 0.0, queue_position=position))
+
+    def _events_socket(self) -> zmq.Socket:
+        sock = self._ctx.socket(zmq.PUSH)
+        sock.setsockopt(zmq.LINGER, 1000)
+        sock.connect(self._events_addr)
+        return sock
+
+    # -- workers -----------------------------------------------------------------------
+
+    def _next_job(self) -> Job | None:
+        with self._cond:
+            while not self._queue and not self._stopping.is_set():
+                self._cond.wait(0.5)
+            if self._stopping.is_set():
+                return None
+            job = self._queue.popleft()
+            job.running = True
+            return job
+
+    def _work(self) -> None:
+        with self._events_socket() as out:
+
+            def send(peer: bytes, header: dict[str, Any]) -> None:
+                out.send_multipart([peer, *protocol.encode(header)])
+
+            while (job := self._next_job()) is not None:
+                self._announce_positions(send)
+                frames = self._run_job(job, out)
+                with self._cond:
+                    self._jobs.pop((job.peer, job.id), None)
+                out.send_multipart([job.peer, *frames], copy=False)
+
+    def _run_job(self, job: Job, out: zmq.Socket) -> list[Any]:
+        def progress(stage: str, fraction: float) -> None:
+            out.send_multipart([job.peer, *protocol.encode(_progress(job.id, stage, fraction))])
+
+        started = time.monotonic()
+        try:
+            job.token.check()
+            model = self._models.get()
+            result = run_edit(
+                model,
+                _inputs(job),
+                job.seed,
+                job.feather,
+                margin=self.config.margin,
+                progress=progress,
+                cancel=job.token,
+            )
+        except Cancelled:
+            return protocol.encode(_cancelled(job.id))
+        except (EditError, ModelError, ProtocolError) as exc:
+            return protocol.encode(protocol.error_header(exc.code, exc.message, job.id))
+        except Exception as exc:
+            log.error("edit %s failed:\n%s", job.id, traceback.format_exc())
+            return protocol.encode(
+                protocol.error_header(
+                    protocol.INTERNAL, f"the engine failed on this edit: {exc}", job.id
+                )
+            )
+        patch = layers.from_rgba(result.patch, job.reply_layout)
+        height, width = patch.shape[:2]
+        header = {
+            "op": protocol.OP_RESULT,
+            "id": job.id,
+            "x": job.region.x + result.x,
+            "y": job.region.y + result.y,
+            "width": width,
+            "height": height,
+            "seed": result.seed,
+            "model": model.describe(),
+            "timings": {
+                "queued": round(started - job.received, 4),
+                "edit": round(time.monotonic() - started, 4),
+            },
+        }
+        return protocol.encode(header, [Buffer("patch", width, height, job.reply_layout, patch)])
+
+
+def _inputs(job: Job) -> EditInputs:
+    buffers = job.message.buffers
+
+    def array(name: str) -> np.ndarray | None:
+        buf = buffers.get(name)
+        return None if buf is None else layers.as_array(buf.data, buf.width, buf.height, buf.layout)
+
+    image, mask = array("image"), array("mask")
+    sketch, color = array("sketch"), array("color")
+    assert image is not None and mask is not None  # checked before queueing
+    return EditInputs(
+        image=layers.to_rgba(image, buffers["image"].layout),
+        mask=layers.mask_channel(mask, buffers["mask"].layout),
+        sketch=None if sketch is None else layers.stroke_channel(sketch, buffers["sketch"].layout),
+        color=None if color is None else layers.to_rgba(color, buffers["color"].layout),
+    )
+
+
+def _progress(rid: str, stage: str, fraction: float, **extra: Any) -> dict[str, Any]:
+    return {"op": protocol.OP_PROGRESS, "id": rid, "stage": stage, "fraction": fraction, **extra}
+
+
+def _cancelled(rid: str) -> dict[str, Any]:
+    return protocol.error_header(protocol.CANCELLED, "the edit was cancelled", rid)
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_side(v: Any) -> bool:
+    return _is_int(v) and 0 < v <= protocol.MAX_SIDE

@@ -1,0 +1,66 @@
+"""Shared fixtures: tiny contract-shaped ONNX models and real engines on loopback."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import zmq
+from onnx_fixtures import build_model
+from sketchfill.server import Engine, ServeConfig
+
+
+@pytest.fixture(scope="session")
+def echo_model(tmp_path_factory) -> Path:
+    return build_model(tmp_path_factory.mktemp("models") / "echo", resolution=64)
+
+
+@pytest.fixture(scope="session")
+def slow_model(tmp_path_factory) -> Path:
+    # About two seconds a run on two cores: long enough to cancel and to queue behind.
+    return build_model(
+        tmp_path_factory.mktemp("models") / "slow", resolution=256, slow_convs=60, name="slow"
+    )
+
+
+@contextlib.contextmanager
+def running_engine(model: Path | str | None, **config) -> Iterator[Engine]:
+    """An Engine serving on a free loopback port in a thread of this process."""
+    cfg = ServeConfig(
+        endpoint="tcp://127.0.0.1:*",
+        model=str(model) if model else None,
+        threads=2,
+        warmup=0,
+        **config,
+    )
+    engine = Engine(cfg, context=zmq.Context())
+    thread = threading.Thread(target=engine.serve_forever, daemon=True)
+    thread.start()
+    assert engine.ready.wait(30), "engine did not start"
+    try:
+        yield engine
+    finally:
+        engine.stop()
+        thread.join(10)
+        assert not thread.is_alive(), "engine did not stop"
+
+
+@pytest.fixture
+def engine(echo_model) -> Iterator[Engine]:
+    with running_engine(echo_model) as e:
+        yield e
+
+
+def face_like(height: int, width: int, seed: int = 0) -> np.ndarray:
+    """An RGBA test picture with structure everywhere (gradients plus noise)."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:height, 0:width]
+    rgb = np.stack(
+        [x * 255 // max(width - 1, 1), y * 255 // max(height - 1, 1), (x + y) % 256], axis=-1
+    )
+    rgb = (rgb + rng.integers(0, 30, rgb.shape)).clip(0, 255).astype(np.uint8)
+    return np.concatenate([rgb, np.full((height, width, 1), 255, np.uint8)], axis=-1)

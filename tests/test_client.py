@@ -1,0 +1,157 @@
+"""The thin client: imports with the standard library and pyzmq alone, times out plainly,
+starts a local engine when none answers, and carries its config."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import zmq
+from sketchfill import client as client_module
+from sketchfill.client import Client, ClientConfig, EngineError, connect, is_local
+
+ENGINE = Path(__file__).resolve().parents[1] / "engine"
+
+
+def vendored_client(folder: Path) -> Path:
+    """Lay the client out the way the installer does: a sketchfill_client package."""
+    pkg = folder / "sketchfill_client"
+    pkg.mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    for name in ("client.py", "protocol.py"):
+        shutil.copy(ENGINE / name, pkg / name)
+    return folder
+
+
+def test_client_imports_with_stdlib_and_pyzmq_only(tmp_path):
+    root = vendored_client(tmp_path / "plugin")
+    site = tmp_path / "site"
+    site.mkdir()
+    zmq_dir = Path(zmq.__file__).parent
+    for entry in zmq_dir.parent.iterdir():  # zmq and its bundled libzmq, nothing else
+        if entry.name == "zmq" or entry.name.startswith("pyzmq"):
+            (site / entry.name).symlink_to(entry)
+    code = (
+        "import sys; sys.path[:0] = [sys.argv[1], sys.argv[2]]\n"
+        "before = set(sys.modules)\n"
+        "from sketchfill_client import client\n"
+        "c = client.Client('tcp://127.0.0.1:1'); c.close()\n"
+        "import sysconfig; allowed = (sysconfig.get_paths()['stdlib'], *sys.path[:2])\n"
+        "bad = [m for m in set(sys.modules) - before\n"
+        "       if getattr(sys.modules[m], '__file__', None)\n"
+        "       and not sys.modules[m].__file__.startswith(allowed)]\n"
+        "print('EXTRA', sorted(bad))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", code, str(root), str(site)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "EXTRA []" in out.stdout, out.stdout
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_hello_times_out_with_a_plain_message():
+    with Client(f"tcp://127.0.0.1:{free_port()}") as client:
+        t0 = time.monotonic()
+        with pytest.raises(EngineError) as err:
+            client.hello(0.3)
+    assert time.monotonic() - t0 < 1.0
+    assert err.value.code == "unreachable" and "sketchfill serve" in err.value.message
+
+
+def test_connect_without_autostart_reports_unreachable():
+    config = ClientConfig(
+        endpoint=f"tcp://127.0.0.1:{free_port()}", autostart=False, connect_timeout=0.3
+    )
+    with pytest.raises(EngineError) as err:
+        connect(config)
+    assert err.value.code == "unreachable"
+
+
+def test_connect_starts_a_local_engine_and_reuses_it(tmp_path, monkeypatch, echo_model):
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    endpoint = f"tcp://127.0.0.1:{free_port()}"
+    sketchfill = Path(sys.executable).with_name("sketchfill")
+    config = ClientConfig(
+        endpoint=endpoint,
+        engine_command=[str(sketchfill), "--verbose"],
+        connect_timeout=0.3,
+        start_timeout=60,
+    )
+    monkeypatch.setenv("SKETCHFILL_MODELS", str(echo_model.parent))
+    # The engine picks its default model name; point the search path at a folder holding it.
+    (echo_model.parent / "sketchfill-face").symlink_to(echo_model)
+    statuses: list[str] = []
+    client, hello = connect(config, on_status=statuses.append)
+    try:
+        assert statuses == ["Starting the SketchFill engine..."]
+        assert hello["model"]["name"] == "echo"
+        second, _ = connect(config, on_status=statuses.append)
+        second.close()
+        assert len(statuses) == 1, "a running engine was started twice"
+        assert client_module.engine_log_path().read_text()
+    finally:
+        client.close()
+        _stop_engine_on(endpoint)
+
+
+def _stop_engine_on(endpoint: str) -> None:
+    port = endpoint.rsplit(":", 1)[1]
+    out = subprocess.run(["fuser", f"{port}/tcp"], capture_output=True, text=True)
+    for pid in out.stdout.split():
+        os.kill(int(pid), signal.SIGTERM)
+
+
+def test_connect_reports_an_engine_that_cannot_start(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    config = ClientConfig(
+        endpoint=f"tcp://127.0.0.1:{free_port()}",
+        engine_command=[str(tmp_path / "missing-sketchfill")],
+        connect_timeout=0.2,
+    )
+    with pytest.raises(EngineError) as err:
+        connect(config)
+    assert "cannot start the engine" in err.value.message
+    broken = tmp_path / "broken.sh"
+    broken.write_text("#!/bin/sh\necho 'model folder is gone' >&2\nexit 4\n")
+    broken.chmod(0o755)
+    config.engine_command = [str(broken)]
+    with pytest.raises(EngineError) as err:
+        connect(config)
+    assert "exited at start-up (code 4)" in err.value.message
+    assert "model folder is gone" in err.value.message
+
+
+def test_remote_endpoints_are_not_autostarted():
+    assert is_local("tcp://127.0.0.1:5737") and is_local("tcp://localhost:1")
+    assert not is_local("tcp://10.0.0.5:5737")
+    config = ClientConfig(endpoint="tcp://192.0.2.1:5737", connect_timeout=0.2)
+    with pytest.raises(EngineError) as err:
+        connect(config)
+    assert "not auto-started" in err.value.message
+
+
+def test_config_round_trip_and_defaults(tmp_path):
+    path = tmp_path / "client.json"
+    assert ClientConfig.load(path) == ClientConfig()
+    ClientConfig(endpoint="tcp://127.0.0.1:6000", autostart=False).save(path)
+    loaded = ClientConfig.load(path)
+    assert loaded.endpoint == "tcp://127.0.0.1:6000" and loaded.autostart is False
+    path.write_text("{broken")
+    with pytest.raises(EngineError, match="cannot read the SketchFill config"):
+        ClientConfig.load(path)
