@@ -18,6 +18,7 @@ COMMANDS: dict[str, str] = {
     "serve": "sketchfill.commands.serve",
     "hello": "sketchfill.commands.hello",
     "edit": "sketchfill.commands.edit",
+    "keys": "sketchfill.commands.keys",
     "demo": "sketchfill.demo",
     "train": "sketchfill.train.loop",
     "export": "sketchfill.export",

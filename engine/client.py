@@ -61,9 +61,19 @@ class ClientConfig:
     engine_command: list[str] = field(default_factory=lambda: ["sketchfill"])
     connect_timeout: float = 2.0
     start_timeout: float = 120.0
-    # Longest silence allowed while an edit is queued or running (the engine reports
-    # progress at every stage, so a live engine is never this quiet).
-    reply_timeout: float = 120.0
+    # Longest silence allowed while an edit is queued or running. A live engine sends a
+    # heartbeat every few seconds for each edit, so only a dead or cut-off one is this quiet.
+    reply_timeout: float = 30.0
+    # Studio mode (CURVE): the engine's public key file and this client's secret key file,
+    # both made by `sketchfill keys`. Leave empty for a local engine.
+    server_public_key: str = ""
+    client_secret_key: str = ""
+
+    def client(self) -> Client:
+        curve = None
+        if self.server_public_key or self.client_secret_key:
+            curve = CurveKeys.from_files(self.server_public_key, self.client_secret_key)
+        return Client(self.endpoint, curve=curve)
 
     @staticmethod
     def path() -> Path:
@@ -91,6 +101,31 @@ class ClientConfig:
         tmp.write_text(json.dumps(asdict(self), indent=2) + "\n", encoding="utf-8")
         os.replace(tmp, path)
         return path
+
+
+@dataclass(frozen=True)
+class CurveKeys:
+    """Keys for an engine that requires CURVE: its public key and this client's pair."""
+
+    server_public: bytes
+    client_public: bytes
+    client_secret: bytes
+
+    @classmethod
+    def from_files(cls, server_public_file: str, client_secret_file: str) -> CurveKeys:
+        import zmq.auth
+
+        try:
+            server_public, _ = zmq.auth.load_certificate(os.path.expanduser(server_public_file))
+            public, secret = zmq.auth.load_certificate(os.path.expanduser(client_secret_file))
+        except (OSError, ValueError) as exc:
+            raise EngineError(protocol.BAD_REQUEST, f"cannot read the CURVE keys: {exc}") from None
+        if not secret:
+            raise EngineError(
+                protocol.BAD_REQUEST,
+                f"{client_secret_file} is a public key file; the client needs its secret one",
+            )
+        return cls(server_public, public, secret)
 
 
 # -- requests and results ------------------------------------------------------------------
@@ -187,9 +222,17 @@ def edit_region(bbox: Box, canvas_width: int, canvas_height: int, hello: dict[st
 class Client:
     """A DEALER connection to one engine endpoint. Not thread-safe: use it from one thread."""
 
-    def __init__(self, endpoint: str = protocol.DEFAULT_ENDPOINT, *, context=None):
+    def __init__(
+        self,
+        endpoint: str = protocol.DEFAULT_ENDPOINT,
+        *,
+        curve: CurveKeys | None = None,
+        context=None,
+    ):
         self.endpoint = endpoint
+        self.curve = curve
         self._ctx = context or zmq.Context.instance()
+        self._refused: str | None = None
         self._sock: zmq.Socket | None = None
         self._monitor: zmq.Socket | None = None
         self._pending: set[str] = set()
@@ -201,7 +244,12 @@ class Client:
         sock.setsockopt(zmq.LINGER, 0)
         sock.setsockopt(zmq.RECONNECT_IVL, 100)
         sock.setsockopt(zmq.RECONNECT_IVL_MAX, 2000)
-        self._monitor = sock.get_monitor_socket(zmq.EVENT_DISCONNECTED)
+        if self.curve is not None:
+            sock.curve_serverkey = self.curve.server_public
+            sock.curve_publickey = self.curve.client_public
+            sock.curve_secretkey = self.curve.client_secret
+        self._monitor = sock.get_monitor_socket(zmq.EVENT_DISCONNECTED | _HANDSHAKE_FAILED)
+        self._refused = None
         sock.connect(self.endpoint)
         self._sock = sock
 
@@ -249,6 +297,8 @@ class Client:
         deadline = time.monotonic() + timeout
         while True:
             remaining = deadline - time.monotonic()
+            if self._refused:
+                raise EngineError(protocol.UNAUTHORIZED, self._refused)
             if remaining <= 0:
                 raise EngineError(
                     protocol.UNREACHABLE,
@@ -292,7 +342,7 @@ class Client:
         *,
         on_progress: ProgressCallback | None = None,
         should_cancel: Callable[[], bool] | None = None,
-        timeout: float = 120.0,
+        timeout: float = 30.0,
     ) -> EditResult:
         """Block until the edit ends; raises EngineError on an error or a silent engine."""
         last_heard = time.monotonic()
@@ -305,8 +355,8 @@ class Client:
                 if event.id != request_id:
                     continue
                 last_heard = time.monotonic()
-                if event.kind == protocol.OP_PROGRESS and on_progress is not None:
-                    h = event.header
+                h = event.header
+                if event.kind == protocol.OP_PROGRESS and not h.get("heartbeat") and on_progress:
                     on_progress(h.get("stage", ""), h.get("fraction", 0.0), h.get("queue_position"))
                 elif event.kind == protocol.OP_RESULT:
                     assert event.result is not None
@@ -327,7 +377,7 @@ class Client:
         *,
         on_progress: ProgressCallback | None = None,
         should_cancel: Callable[[], bool] | None = None,
-        timeout: float = 120.0,
+        timeout: float = 30.0,
     ) -> EditResult:
         rid = self.submit(request)
         return self.wait(rid, on_progress=on_progress, should_cancel=should_cancel, timeout=timeout)
@@ -357,24 +407,31 @@ class Client:
         return events
 
     def _lost_connection(self) -> list[Event]:
-        """The engine closed the connection: every pending edit has failed."""
+        """The engine closed the connection or refused our keys: pending edits have failed."""
         assert self._monitor is not None
+        refused = False
         while True:
             try:
-                self._monitor.recv_multipart(zmq.NOBLOCK)
+                frames = self._monitor.recv_multipart(zmq.NOBLOCK)
             except zmq.Again:
                 break
-        failed = [
-            Event(
-                protocol.OP_ERROR,
-                rid,
-                protocol.error_header(
-                    protocol.UNREACHABLE,
-                    f"the engine at {self.endpoint} closed the connection during the edit "
-                    "(did it stop or crash?); the next request will start or find one again",
-                    rid,
-                ),
+            event = int.from_bytes(frames[0][:2], "little")
+            refused = refused or bool(event & _HANDSHAKE_FAILED)
+        if refused:
+            self._refused = (
+                f"the engine at {self.endpoint} refused this client's credentials (CURVE "
+                "handshake failed): check server_public_key and client_secret_key in "
+                f"{ClientConfig.path()}, and that the engine lists this client's public key"
             )
+            code, text = protocol.UNAUTHORIZED, self._refused
+        else:
+            code = protocol.UNREACHABLE
+            text = (
+                f"the engine at {self.endpoint} closed the connection during the edit "
+                "(did it stop or crash?); the next request will start or find one again"
+            )
+        failed = [
+            Event(protocol.OP_ERROR, rid, protocol.error_header(code, text, rid))
             for rid in sorted(self._pending)
         ]
         self._pending.clear()
@@ -403,6 +460,13 @@ class Client:
                 h,
             )
         return Event(message.op, h.get("id") or "", h, result)
+
+
+_HANDSHAKE_FAILED = (
+    zmq.EVENT_HANDSHAKE_FAILED_AUTH
+    | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
+    | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
+)
 
 
 def _new_id() -> str:
@@ -456,7 +520,7 @@ def connect(
     the config allows it. Raises EngineError with a plain message otherwise."""
     config = config or ClientConfig.load()
     status = on_status or (lambda text: None)
-    client = Client(config.endpoint)
+    client = config.client()
     try:
         return client, client.hello(config.connect_timeout)
     except EngineError as exc:

@@ -41,6 +41,7 @@ INTERNAL = "internal"
 # Raised on the client side only, never sent by the engine.
 UNREACHABLE = "unreachable"
 TIMEOUT = "timeout"
+UNAUTHORIZED = "unauthorized"
 
 # Pixel layouts a buffer may have: name -> bytes per pixel. Krita hands out BGRA, so the
 # engine accepts it as is instead of making the plug-in swap bytes in pure Python.

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 import zmq
+import zmq.auth
 
 from . import __version__, layers, protocol
 from .composite import MAX_FEATHER
@@ -58,6 +59,17 @@ class ServeConfig:
     # Replies to a client that stopped reading are dropped after this many messages.
     send_hwm: int = 64
     warmup: int = 2
+    # Seconds between "still working" progress messages for every queued or running edit,
+    # so clients can tell a busy engine from a dead one.
+    heartbeat: float = 2.0
+    # CURVE (studio mode): the engine's secret key file and a folder of the public key
+    # files of the clients it accepts. Required for any endpoint beyond loopback.
+    curve_secret_file: str | None = None
+    authorized_clients: str | None = None
+
+    @property
+    def curve(self) -> bool:
+        return bool(self.curve_secret_file)
 
 
 @dataclass
@@ -72,6 +84,8 @@ class Job:
     token: CancelToken = field(default_factory=CancelToken)
     received: float = field(default_factory=time.monotonic)
     running: bool = False
+    stage: str = "queued"
+    fraction: float = 0.0
 
 
 class ModelSlot:
@@ -135,6 +149,7 @@ class Engine:
         self._models.load()
         router = self._ctx.socket(zmq.ROUTER)
         router.setsockopt(zmq.LINGER, 0)
+        authenticator = self._secure(router) if self.config.curve else None
         router.setsockopt(zmq.ROUTER_MANDATORY, 1)  # learn when a client has gone
         router.setsockopt(zmq.SNDHWM, self.config.send_hwm)
         # Backstop for frames far beyond the limit: libzmq drops such a peer outright.
@@ -161,6 +176,23 @@ class Engine:
                 t.join(timeout=5)
             router.close(linger=0)
             events.close(linger=0)
+            if authenticator is not None:
+                authenticator.stop()
+
+    def _secure(self, router: zmq.Socket):
+        """Turn on CURVE: encrypt everything and admit only the authorised clients' keys."""
+        from zmq.auth.thread import ThreadAuthenticator
+
+        public, secret = zmq.auth.load_certificate(self.config.curve_secret_file)
+        if not secret:
+            raise ValueError(f"{self.config.curve_secret_file} holds no secret key")
+        authenticator = ThreadAuthenticator(self._ctx, log=logging.getLogger("sketchfill.auth"))
+        authenticator.start()
+        authenticator.configure_curve(domain="*", location=self.config.authorized_clients)
+        router.curve_server = True
+        router.curve_publickey = public
+        router.curve_secretkey = secret
+        return authenticator
 
     def stop(self) -> None:
         self._stopping.set()
@@ -173,8 +205,12 @@ class Engine:
         poller = zmq.Poller()
         poller.register(router, zmq.POLLIN)
         poller.register(events, zmq.POLLIN)
+        next_beat = time.monotonic() + self.config.heartbeat
         while not self._stopping.is_set():
             ready = dict(poller.poll(200))
+            if time.monotonic() >= next_beat:
+                self._heartbeat(router)
+                next_beat = time.monotonic() + self.config.heartbeat
             if events in ready:
                 for _ in range(256):  # replies first: they free memory and clients
                     try:
@@ -199,6 +235,15 @@ class Engine:
             if exc.errno != errno.EHOSTUNREACH:
                 raise
             self._forget_peer(peer)
+
+    def _heartbeat(self, router: zmq.Socket) -> None:
+        with self._cond:
+            jobs = list(self._jobs.values())
+            positions = {id(job): i for i, job in enumerate(self._queue, start=1)}
+        for job in jobs:
+            extra = {} if job.running else {"queue_position": positions.get(id(job))}
+            header = _progress(job.id, job.stage, job.fraction, heartbeat=True, **extra)
+            self._reply(router, job.peer, header)
 
     def _reply(self, router: zmq.Socket, peer: bytes, header: dict[str, Any], buffers=()):
         self._send(router, peer, protocol.encode(header, buffers))
@@ -255,6 +300,8 @@ class Engine:
             "workers": self.config.workers,
             "queued": queued,
             "ops": list(protocol.REQUEST_OPS),
+            "heartbeat": self.config.heartbeat,
+            "curve": self.config.curve,
             "limits": {
                 "max_pixels": self.config.max_pixels,
                 "max_message_bytes": self.config.max_message_bytes,
@@ -406,6 +453,7 @@ class Engine:
 
     def _run_job(self, job: Job, out: zmq.Socket) -> list[Any]:
         def progress(stage: str, fraction: float) -> None:
+            job.stage, job.fraction = stage, fraction
             out.send_multipart([job.peer, *protocol.encode(_progress(job.id, stage, fraction))])
 
         started = time.monotonic()

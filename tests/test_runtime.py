@@ -7,10 +7,9 @@ import shutil
 
 import numpy as np
 import pytest
-
 from onnx_fixtures import build_model
 from sketchfill.modelcard import ModelCard, sha256_file
-from sketchfill.runtime import CancelToken, Cancelled, ModelError, load_generator, session_options
+from sketchfill.runtime import Cancelled, CancelToken, ModelError, load_generator, session_options
 
 
 @pytest.fixture
@@ -80,9 +79,18 @@ def test_card_shapes_must_match_the_graph(tmp_path):
         ({"resolution": 3}, "resolution"),
         ({"sha256": "abc"}, "sha256"),
         ({"task": "tone"}, "not 'edit'"),
-        ({"inputs": [{"name": "input", "shape": [1, 9, 64, 64],
-                      "channels": ["r", "g", "b", "mask", "sketch", "cr", "cg", "cb", "noise"]}]},
-         "differ from the contract"),
+        (
+            {
+                "inputs": [
+                    {
+                        "name": "input",
+                        "shape": [1, 9, 64, 64],
+                        "channels": ["r", "g", "b", "mask", "sketch", "cr", "cg", "cb", "noise"],
+                    }
+                ]
+            },
+            "differ from the contract",
+        ),
     ],
 )
 def test_cards_that_break_the_contract_are_model_invalid(model_copy, change, words):

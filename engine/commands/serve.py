@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
+from pathlib import Path
 
 from ..client import is_local
 from ..server import Engine, ServeConfig
@@ -36,15 +37,32 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default=d.max_queue,
         help="edits that may wait before new ones are refused as busy (%(default)s)",
     )
+    p.add_argument(
+        "--curve-secret",
+        metavar="FILE",
+        help="studio mode: the engine's secret key file (from `sketchfill keys`)",
+    )
+    p.add_argument(
+        "--authorized-clients",
+        metavar="DIR",
+        help="studio mode: folder of the public key files of the clients to accept",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
-    if not is_local(args.endpoint):
+    if bool(args.curve_secret) != bool(args.authorized_clients):
+        print("--curve-secret and --authorized-clients go together", file=sys.stderr)
+        return 2
+    if not is_local(args.endpoint) and not args.curve_secret:
         print(
-            f"refusing to bind {args.endpoint}: serving beyond this machine needs CURVE keys, "
-            "which this version does not support yet; bind tcp://127.0.0.1:PORT",
+            f"refusing to bind {args.endpoint} without keys: anyone on the network could use "
+            "and read this engine. Make keys with `sketchfill keys` and pass --curve-secret "
+            "and --authorized-clients (see README, studio mode), or bind tcp://127.0.0.1:PORT",
             file=sys.stderr,
         )
+        return 2
+    if args.authorized_clients and not Path(args.authorized_clients).is_dir():
+        print(f"--authorized-clients {args.authorized_clients} is not a folder", file=sys.stderr)
         return 2
     config = ServeConfig(
         endpoint=args.endpoint,
@@ -54,6 +72,8 @@ def run(args: argparse.Namespace) -> int:
         max_pixels=args.max_pixels,
         max_message_bytes=args.max_message_bytes,
         max_queue=args.max_queue,
+        curve_secret_file=args.curve_secret,
+        authorized_clients=args.authorized_clients,
     )
     engine = Engine(config)
     for sig in (signal.SIGINT, signal.SIGTERM):
