@@ -19,6 +19,7 @@ COMMANDS: dict[str, str] = {
     "hello": "sketchfill.commands.hello",
     "edit": "sketchfill.commands.edit",
     "keys": "sketchfill.commands.keys",
+    "broker": "sketchfill.commands.broker",
     "demo": "sketchfill.demo",
     "train": "sketchfill.train.loop",
     "export": "sketchfill.export",

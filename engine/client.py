@@ -305,13 +305,10 @@ class Client:
                     f"no SketchFill engine answers at {self.endpoint}; start one with "
                     "`sketchfill serve` (or enable auto-start in the plug-in settings)",
                 )
-            for event in self._receive(remaining):
-                if event.id != rid:
-                    self._inbox.append(event)  # someone else's; poll() hands it out
-                elif event.kind == protocol.OP_ERROR:
+            for event in self._take(rid, remaining):
+                if event.kind == protocol.OP_ERROR:
                     raise event.error  # type: ignore[misc]
-                else:
-                    return event.header
+                return event.header
 
     def submit(self, request: EditRequest) -> str:
         """Queue an edit on the engine; returns its id. Follow it with poll() or wait()."""
@@ -330,10 +327,9 @@ class Client:
 
     def poll(self, timeout: float = 0.0) -> list[Event]:
         """Events that have arrived, waiting at most `timeout` seconds for the first."""
-        if self._inbox:
-            timeout = 0.0
-        events = [*self._inbox, *self._receive(timeout)]
+        events = [*self._inbox, *self._receive(0.0 if self._inbox else timeout)]
         self._inbox.clear()
+        self._settle(events)
         return events
 
     def wait(
@@ -351,9 +347,7 @@ class Client:
             if should_cancel is not None and not cancel_sent and should_cancel():
                 self.cancel(request_id)
                 cancel_sent = True
-            for event in self.poll(0.05):
-                if event.id != request_id:
-                    continue
+            for event in self._take(request_id, 0.05):
                 last_heard = time.monotonic()
                 h = event.header
                 if event.kind == protocol.OP_PROGRESS and not h.get("heartbeat") and on_progress:
@@ -384,6 +378,25 @@ class Client:
 
     # -- receiving -------------------------------------------------------------------
 
+    def _take(self, request_id: str, timeout: float) -> list[Event]:
+        """Events for one request; those for other edits of ours wait in the inbox."""
+        mine = [e for e in self._inbox if e.id == request_id]
+        if not mine:
+            for event in self._receive(timeout):
+                if event.id == request_id:
+                    mine.append(event)
+                elif event.id in self._pending:
+                    self._inbox.append(event)
+        self._inbox = [e for e in self._inbox if e.id != request_id]
+        self._settle(mine)
+        return mine
+
+    def _settle(self, events: list[Event]) -> None:
+        """An edit is pending until its result or error has been handed out."""
+        for event in events:
+            if event.kind in (protocol.OP_RESULT, protocol.OP_ERROR):
+                self._pending.discard(event.id)
+
     def _receive(self, timeout: float) -> list[Event]:
         poller = zmq.Poller()
         poller.register(self.socket, zmq.POLLIN)
@@ -399,11 +412,8 @@ class Client:
             except zmq.Again:
                 break
             event = self._event(frames)
-            if event is None:
-                continue
-            if event.kind in (protocol.OP_RESULT, protocol.OP_ERROR):
-                self._pending.discard(event.id)
-            events.append(event)
+            if event is not None:
+                events.append(event)
         return events
 
     def _lost_connection(self) -> list[Event]:
@@ -430,11 +440,11 @@ class Client:
                 f"the engine at {self.endpoint} closed the connection during the edit "
                 "(did it stop or crash?); the next request will start or find one again"
             )
+        answered = {e.id for e in self._inbox if e.kind in (protocol.OP_RESULT, protocol.OP_ERROR)}
         failed = [
             Event(protocol.OP_ERROR, rid, protocol.error_header(code, text, rid))
-            for rid in sorted(self._pending)
+            for rid in sorted(self._pending - answered)
         ]
-        self._pending.clear()
         return failed
 
     @staticmethod

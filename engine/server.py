@@ -10,7 +10,9 @@ full pipe or a vanished client costs that client its reply, never anyone else's.
 from __future__ import annotations
 
 import errno
+import json
 import logging
+import os
 import secrets
 import threading
 import time
@@ -44,6 +46,10 @@ EDIT_BUFFERS = {
 }
 REPLY_LAYOUTS = ("RGBA", "BGRA")
 
+# The routing envelope of a client: its identity on our ROUTER, or, behind a broker, the
+# broker connection's identity followed by the client's identity on the broker.
+Peer = tuple[bytes, ...]
+
 
 @dataclass
 class ServeConfig:
@@ -66,6 +72,8 @@ class ServeConfig:
     # files of the clients it accepts. Required for any endpoint beyond loopback.
     curve_secret_file: str | None = None
     authorized_clients: str | None = None
+    # Serve behind `sketchfill broker`: connect to its backend instead of binding.
+    broker: str | None = None
 
     @property
     def curve(self) -> bool:
@@ -74,7 +82,7 @@ class ServeConfig:
 
 @dataclass
 class Job:
-    peer: bytes
+    peer: Peer
     id: str
     message: Message
     region: protocol.Box
@@ -136,7 +144,8 @@ class Engine:
         self._models = ModelSlot(config)
         self._cond = threading.Condition()
         self._queue: deque[Job] = deque()
-        self._jobs: dict[tuple[bytes, str], Job] = {}
+        self._jobs: dict[tuple[Peer, str], Job] = {}
+        self._depth = 2 if config.broker else 1  # frames of routing envelope
         self._stopping = threading.Event()
         self._events_addr = f"inproc://sketchfill-events-{secrets.token_hex(6)}"
         self._workers: list[threading.Thread] = []
@@ -156,16 +165,25 @@ class Engine:
         router.setsockopt(zmq.MAXMSGSIZE, self.config.max_message_bytes + (1 << 20))
         events = self._ctx.socket(zmq.PULL)
         events.bind(self._events_addr)
+        cancels = None
         try:
-            router.bind(self.config.endpoint)
-            self.bound_endpoint = router.getsockopt_string(zmq.LAST_ENDPOINT)
+            if self.config.broker:
+                router.connect(self.config.broker)
+                self.bound_endpoint = self.config.broker
+                cancels = self._ctx.socket(zmq.SUB)
+                cancels.setsockopt(zmq.LINGER, 0)
+                cancels.setsockopt(zmq.SUBSCRIBE, b"")
+                cancels.connect(broker_cancel_feed(self.config.broker))
+            else:
+                router.bind(self.config.endpoint)
+                self.bound_endpoint = router.getsockopt_string(zmq.LAST_ENDPOINT)
             for i in range(self.config.workers):
                 t = threading.Thread(target=self._work, name=f"sketchfill-worker-{i}", daemon=True)
                 t.start()
                 self._workers.append(t)
             log.info("SketchFill engine %s listening on %s", __version__, self.bound_endpoint)
             self.ready.set()
-            self._loop(router, events)
+            self._loop(router, events, cancels)
         finally:
             self._stopping.set()
             with self._cond:
@@ -176,23 +194,16 @@ class Engine:
                 t.join(timeout=5)
             router.close(linger=0)
             events.close(linger=0)
+            if cancels is not None:
+                cancels.close(linger=0)
             if authenticator is not None:
                 authenticator.stop()
 
     def _secure(self, router: zmq.Socket):
-        """Turn on CURVE: encrypt everything and admit only the authorised clients' keys."""
-        from zmq.auth.thread import ThreadAuthenticator
-
-        public, secret = zmq.auth.load_certificate(self.config.curve_secret_file)
-        if not secret:
-            raise ValueError(f"{self.config.curve_secret_file} holds no secret key")
-        authenticator = ThreadAuthenticator(self._ctx, log=logging.getLogger("sketchfill.auth"))
-        authenticator.start()
-        authenticator.configure_curve(domain="*", location=self.config.authorized_clients)
-        router.curve_server = True
-        router.curve_publickey = public
-        router.curve_secretkey = secret
-        return authenticator
+        assert self.config.curve_secret_file is not None
+        return enable_curve(
+            self._ctx, router, self.config.curve_secret_file, self.config.authorized_clients
+        )
 
     def stop(self) -> None:
         self._stopping.set()
@@ -201,10 +212,13 @@ class Engine:
 
     # -- the ROUTER thread -------------------------------------------------------------
 
-    def _loop(self, router: zmq.Socket, events: zmq.Socket) -> None:
+    def _loop(self, router: zmq.Socket, events: zmq.Socket, cancels: zmq.Socket | None) -> None:
         poller = zmq.Poller()
         poller.register(router, zmq.POLLIN)
         poller.register(events, zmq.POLLIN)
+        if cancels is not None:
+            poller.register(cancels, zmq.POLLIN)
+        depth = self._depth
         next_beat = time.monotonic() + self.config.heartbeat
         while not self._stopping.is_set():
             ready = dict(poller.poll(200))
@@ -217,20 +231,23 @@ class Engine:
                         frames = events.recv_multipart(zmq.NOBLOCK, copy=False)
                     except zmq.Again:
                         break
-                    self._send(router, frames[0].bytes, frames[1:])
+                    self._send(router, _envelope(frames, depth), frames[depth:])
+            if cancels is not None and cancels in ready:
+                self._broadcast_cancels(router, cancels)
             if router in ready:
                 for _ in range(64):  # bounded, so replies interleave under a flood
                     try:
                         frames = router.recv_multipart(zmq.NOBLOCK, copy=False)
                     except zmq.Again:
                         break
-                    self._handle(router, frames[0].bytes, frames[1:])
+                    if len(frames) > depth:
+                        self._handle(router, _envelope(frames, depth), frames[depth:])
 
-    def _send(self, router: zmq.Socket, peer: bytes, frames: list[Any]) -> None:
+    def _send(self, router: zmq.Socket, peer: Peer, frames: list[Any]) -> None:
         try:
-            router.send_multipart([peer, *frames], zmq.NOBLOCK, copy=False)
+            router.send_multipart([*peer, *frames], zmq.NOBLOCK, copy=False)
         except zmq.Again:
-            log.warning("client %s is not reading; reply dropped", peer.hex())
+            log.warning("client %s is not reading; reply dropped", _name(peer))
         except zmq.ZMQError as exc:
             if exc.errno != errno.EHOSTUNREACH:
                 raise
@@ -245,10 +262,10 @@ class Engine:
             header = _progress(job.id, job.stage, job.fraction, heartbeat=True, **extra)
             self._reply(router, job.peer, header)
 
-    def _reply(self, router: zmq.Socket, peer: bytes, header: dict[str, Any], buffers=()):
+    def _reply(self, router: zmq.Socket, peer: Peer, header: dict[str, Any], buffers=()):
         self._send(router, peer, protocol.encode(header, buffers))
 
-    def _forget_peer(self, peer: bytes) -> None:
+    def _forget_peer(self, peer: Peer) -> None:
         """The client disconnected: drop its queued work and stop what it has running."""
         with self._cond:
             for key, job in list(self._jobs.items()):
@@ -257,9 +274,9 @@ class Engine:
                     if not job.running:
                         self._queue.remove(job)
                         del self._jobs[key]
-        log.info("client %s went away; its requests were cancelled", peer.hex())
+        log.info("client %s went away; its requests were cancelled", _name(peer))
 
-    def _handle(self, router: zmq.Socket, peer: bytes, frames: list[Any]) -> None:
+    def _handle(self, router: zmq.Socket, peer: Peer, frames: list[Any]) -> None:
         try:
             total = sum(len(f.buffer) for f in frames)
             if total > self.config.max_message_bytes:
@@ -292,7 +309,7 @@ class Engine:
         return {
             "op": protocol.OP_HELLO,
             "id": request_id,
-            "engine": {"name": "sketchfill", "version": __version__},
+            "engine": self._identity(),
             "model": model,
             "model_error": model_error,
             "device": "cpu",
@@ -314,28 +331,56 @@ class Engine:
             },
         }
 
-    def _cancel(self, router: zmq.Socket, peer: bytes, message: Message) -> None:
+    def _identity(self) -> dict[str, Any]:
+        return {"name": "sketchfill", "version": __version__, "pid": os.getpid()}
+
+    def _cancel(self, router: zmq.Socket, peer: Peer, message: Message) -> None:
         target = message.header.get("target")
         if not isinstance(target, str):
             raise ProtocolError(protocol.BAD_REQUEST, "cancel needs a target id", message.id)
-        with self._cond:
-            job = self._jobs.get((peer, target))
-            running = job is not None and job.running
-            if job is not None:
-                job.token.cancel()
-                if not running:
-                    self._queue.remove(job)
-                    del self._jobs[(peer, target)]
+        job = self._cancel_job(router, lambda j: j.peer == peer and j.id == target)
         if job is None:
+            if self._depth > 1:
+                return  # behind a broker, another engine may hold it: the feed tells it
             raise ProtocolError(
                 protocol.NOT_FOUND, f"no request {target!r} is queued or running", message.id
             )
-        if not running:  # a running job reports its own cancellation when it stops
-            self._reply(router, peer, _cancelled(target))
-            self._announce_positions(lambda p, h: self._reply(router, p, h))
-        self._reply(router, peer, {"op": protocol.OP_CANCEL, "id": message.id, "target": target})
+        ack = {"op": protocol.OP_CANCEL, "id": message.id, "target": target, "status": "cancelling"}
+        self._reply(router, peer, ack)
 
-    def _accept_edit(self, router: zmq.Socket, peer: bytes, message: Message) -> None:
+    def _broadcast_cancels(self, router: zmq.Socket, cancels: zmq.Socket) -> None:
+        """Cancels the broker saw pass by, whichever engine it routed them to."""
+        while True:
+            try:
+                client, header = cancels.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            except ValueError:
+                continue
+            try:
+                target = json.loads(header).get("target")
+            except (ValueError, AttributeError):
+                continue
+            self._cancel_job(router, lambda j, c=client, t=target: j.peer[-1] == c and j.id == t)
+
+    def _cancel_job(self, router: zmq.Socket, match: Callable[[Job], bool]) -> Job | None:
+        """Cancel the first job `match` accepts: a queued one leaves the queue at once and
+        is answered here; a running one answers when its worker notices."""
+        with self._cond:
+            job = next((j for j in self._jobs.values() if match(j)), None)
+            if job is None:
+                return None
+            job.token.cancel()
+            running = job.running
+            if not running:
+                self._queue.remove(job)
+                del self._jobs[(job.peer, job.id)]
+        if not running:
+            self._reply(router, job.peer, _cancelled(job.id))
+            self._announce_positions(lambda p, h: self._reply(router, p, h))
+        return job
+
+    def _accept_edit(self, router: zmq.Socket, peer: Peer, message: Message) -> None:
         job = self._check_edit(peer, message)
         with self._cond:
             if (peer, job.id) in self._jobs:
@@ -354,7 +399,7 @@ class Engine:
             self._cond.notify()
         self._reply(router, peer, _progress(job.id, "queued", 0.0, queue_position=position))
 
-    def _check_edit(self, peer: bytes, message: Message) -> Job:
+    def _check_edit(self, peer: Peer, message: Message) -> Job:
         """Everything about an edit that the header alone can tell, before it queues."""
         h, rid = message.header, message.id
 
@@ -441,20 +486,20 @@ class Engine:
     def _work(self) -> None:
         with self._events_socket() as out:
 
-            def send(peer: bytes, header: dict[str, Any]) -> None:
-                out.send_multipart([peer, *protocol.encode(header)])
+            def send(peer: Peer, header: dict[str, Any]) -> None:
+                out.send_multipart([*peer, *protocol.encode(header)])
 
             while (job := self._next_job()) is not None:
                 self._announce_positions(send)
                 frames = self._run_job(job, out)
                 with self._cond:
                     self._jobs.pop((job.peer, job.id), None)
-                out.send_multipart([job.peer, *frames], copy=False)
+                out.send_multipart([*job.peer, *frames], copy=False)
 
     def _run_job(self, job: Job, out: zmq.Socket) -> list[Any]:
         def progress(stage: str, fraction: float) -> None:
             job.stage, job.fraction = stage, fraction
-            out.send_multipart([job.peer, *protocol.encode(_progress(job.id, stage, fraction))])
+            out.send_multipart([*job.peer, *protocol.encode(_progress(job.id, stage, fraction))])
 
         started = time.monotonic()
         try:
@@ -491,6 +536,7 @@ class Engine:
             "height": height,
             "seed": result.seed,
             "model": model.describe(),
+            "engine": self._identity(),
             "timings": {
                 "queued": round(started - job.received, 4),
                 "edit": round(time.monotonic() - started, 4),
@@ -523,6 +569,38 @@ def _progress(rid: str, stage: str, fraction: float, **extra: Any) -> dict[str, 
 
 def _cancelled(rid: str) -> dict[str, Any]:
     return protocol.error_header(protocol.CANCELLED, "the edit was cancelled", rid)
+
+
+def enable_curve(ctx: zmq.Context, sock: zmq.Socket, secret_file: str, clients_dir: str | None):
+    """Make `sock` a CURVE server: everything encrypted, and only clients whose public key
+    file is in `clients_dir` admitted (ZAP, pyzmq's ThreadAuthenticator). Returns the
+    authenticator, to stop() when the socket closes."""
+    from zmq.auth.thread import ThreadAuthenticator
+
+    public, secret = zmq.auth.load_certificate(secret_file)
+    if not secret:
+        raise ValueError(f"{secret_file} holds no secret key")
+    authenticator = ThreadAuthenticator(ctx, log=logging.getLogger("sketchfill.auth"))
+    authenticator.start()
+    authenticator.configure_curve(domain="*", location=clients_dir)
+    sock.curve_server = True
+    sock.curve_publickey = public
+    sock.curve_secretkey = secret
+    return authenticator
+
+
+def broker_cancel_feed(backend: str) -> str:
+    """Where a broker publishes the cancels it forwards: the backend's port + 1."""
+    base, port = backend.rsplit(":", 1)
+    return f"{base}:{int(port) + 1}"
+
+
+def _envelope(frames: list[Any], depth: int) -> Peer:
+    return tuple(f.bytes for f in frames[:depth])
+
+
+def _name(peer: Peer) -> str:
+    return "/".join(part.hex() for part in peer)
 
 
 def _is_int(v: Any) -> bool:

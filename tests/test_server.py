@@ -364,3 +364,16 @@ def test_concurrent_clients_all_get_their_own_results(echo_model):
             patch = np.frombuffer(r.data, np.uint8).reshape(r.height, r.width, 4)
             assert np.abs(patch[10, 12, :3].astype(int) - col).max() <= 3
             c.close()
+
+
+def test_one_client_waits_for_several_edits_in_any_order(engine):
+    with Client(engine.bound_endpoint) as client:
+        first = client.submit(edit_request(color=(255, 0, 0)))
+        second = client.submit(edit_request(color=(0, 0, 255)))
+        client.hello()  # replies for the edits that arrive meanwhile are kept, not dropped
+        b = client.wait(second)
+        a = client.wait(first)
+        assert client.pending == frozenset()
+    pa = np.frombuffer(a.data, np.uint8).reshape(a.height, a.width, 4)
+    pb = np.frombuffer(b.data, np.uint8).reshape(b.height, b.width, 4)
+    assert pa[10, 12, 0] > 240 and pb[10, 12, 2] > 240

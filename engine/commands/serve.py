@@ -38,6 +38,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="edits that may wait before new ones are refused as busy (%(default)s)",
     )
     p.add_argument(
+        "--broker",
+        metavar="BACKEND",
+        help="serve behind `sketchfill broker`: connect to its backend instead of binding",
+    )
+    p.add_argument(
         "--curve-secret",
         metavar="FILE",
         help="studio mode: the engine's secret key file (from `sketchfill keys`)",
@@ -53,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     if bool(args.curve_secret) != bool(args.authorized_clients):
         print("--curve-secret and --authorized-clients go together", file=sys.stderr)
         return 2
-    if not is_local(args.endpoint) and not args.curve_secret:
+    if not args.broker and not is_local(args.endpoint) and not args.curve_secret:
         print(
             f"refusing to bind {args.endpoint} without keys: anyone on the network could use "
             "and read this engine. Make keys with `sketchfill keys` and pass --curve-secret "
@@ -74,6 +79,7 @@ def run(args: argparse.Namespace) -> int:
         max_queue=args.max_queue,
         curve_secret_file=args.curve_secret,
         authorized_clients=args.authorized_clients,
+        broker=args.broker,
     )
     engine = Engine(config)
     for sig in (signal.SIGINT, signal.SIGTERM):
