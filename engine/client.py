@@ -81,6 +81,16 @@ class ClientConfig:
         return Path(override) if override else config_dir() / "client.json"
 
     @classmethod
+    def for_plugin(cls, plugin_dir: str | os.PathLike[str]) -> ClientConfig:
+        """The config a plug-in runs with: $SKETCHFILL_CLIENT_CONFIG, else the client.json
+        the installer put in the plug-in's folder (sandboxed hosts such as Flatpak see no
+        ~/.config), else the user's config, else defaults."""
+        if os.environ.get("SKETCHFILL_CLIENT_CONFIG"):
+            return cls.load()
+        beside = Path(plugin_dir) / "client.json"
+        return cls.load(beside if beside.is_file() else None)
+
+    @classmethod
     def load(cls, path: str | os.PathLike[str] | None = None) -> ClientConfig:
         path = Path(path) if path else cls.path()
         try:

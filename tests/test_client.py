@@ -155,3 +155,20 @@ def test_config_round_trip_and_defaults(tmp_path):
     path.write_text("{broken")
     with pytest.raises(EngineError, match="cannot read the SketchFill config"):
         ClientConfig.load(path)
+
+
+def test_plugin_config_prefers_env_then_its_own_folder(tmp_path, monkeypatch):
+    monkeypatch.delenv("SKETCHFILL_CLIENT_CONFIG", raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+    plugin = tmp_path / "plugin"
+    plugin.mkdir()
+    assert ClientConfig.for_plugin(plugin) == ClientConfig()
+    ClientConfig(endpoint="tcp://127.0.0.1:7001").save(
+        tmp_path / "xdg" / "sketchfill" / "client.json"
+    )
+    assert ClientConfig.for_plugin(plugin).endpoint == "tcp://127.0.0.1:7001"
+    ClientConfig(endpoint="tcp://127.0.0.1:7002").save(plugin / "client.json")
+    assert ClientConfig.for_plugin(plugin).endpoint == "tcp://127.0.0.1:7002"
+    ClientConfig(endpoint="tcp://127.0.0.1:7003").save(tmp_path / "env.json")
+    monkeypatch.setenv("SKETCHFILL_CLIENT_CONFIG", str(tmp_path / "env.json"))
+    assert ClientConfig.for_plugin(plugin).endpoint == "tcp://127.0.0.1:7003"

@@ -1,0 +1,64 @@
+"""Laying the plug-ins out in a host's profile, with the shared client beside them.
+
+Used by `sketchfill install-plugins` and the installers, and by the real-host tests, so
+the tests load the plug-ins exactly as users get them. The plug-in sources ship inside the
+package (sketchfill.plugin_gimp and .plugin_krita, from plugin_gimp/ and plugin_krita/).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from importlib import resources
+from pathlib import Path
+
+PLUGIN_NAME = "sketchfill"
+CLIENT_PACKAGE = "sketchfill_client"
+_CLIENT_FILES = ("client.py", "protocol.py")
+_ENGINE = Path(__file__).resolve().parent
+
+
+def plugin_source(host: str) -> Path:
+    if host not in ("gimp", "krita"):
+        raise ValueError(f"unknown host {host!r}")
+    with resources.as_file(resources.files(f"sketchfill.plugin_{host}")) as path:
+        return Path(path)
+
+
+def write_client_package(dest: Path) -> Path:
+    """The thin client as a package `sketchfill_client` inside `dest`."""
+    pkg = dest / CLIENT_PACKAGE
+    pkg.mkdir(parents=True, exist_ok=True)
+    (pkg / "__init__.py").write_text('"""SketchFill thin client (copied by the installer)."""\n')
+    for name in _CLIENT_FILES:
+        shutil.copyfile(_ENGINE / name, pkg / name)
+    return pkg
+
+
+def stage_gimp(plug_ins: Path) -> Path:
+    """Copy the GIMP plug-in into a `plug-ins` folder: plug-ins/sketchfill/sketchfill.py
+    (GIMP skips files put directly in plug-ins/), with the client beside it."""
+    target = plug_ins / PLUGIN_NAME
+    _copy_tree(plugin_source("gimp") / PLUGIN_NAME, target)
+    write_client_package(target)
+    entry = target / f"{PLUGIN_NAME}.py"
+    entry.chmod(entry.stat().st_mode | 0o111)
+    return target
+
+
+def stage_krita(pykrita: Path) -> Path:
+    """Copy the Krita plug-in into a `pykrita` folder: sketchfill.desktop + sketchfill/."""
+    source = plugin_source("krita")
+    pykrita.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(source / f"{PLUGIN_NAME}.desktop", pykrita / f"{PLUGIN_NAME}.desktop")
+    target = pykrita / PLUGIN_NAME
+    _copy_tree(source / PLUGIN_NAME, target)
+    write_client_package(target)
+    return target
+
+
+def _copy_tree(source: Path, target: Path) -> None:
+    if target.exists():
+        shutil.rmtree(target)
+    shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "tests"))
+    os.utime(target)

@@ -1,0 +1,1 @@
+"""GIMP 3 plug-in sources, shipped as data of the sketchfill package (see engine/plugins.py)."""

@@ -1,0 +1,1 @@
+"""Krita plug-in sources, shipped as data of the sketchfill package (see engine/plugins.py)."""
