@@ -73,7 +73,7 @@ class ClientConfig:
         curve = None
         if self.server_public_key or self.client_secret_key:
             curve = CurveKeys.from_files(self.server_public_key, self.client_secret_key)
-        return Client(self.endpoint, curve=curve)
+        return Client(self.endpoint, curve=curve, reply_timeout=self.reply_timeout)
 
     @staticmethod
     def path() -> Path:
@@ -237,10 +237,12 @@ class Client:
         endpoint: str = protocol.DEFAULT_ENDPOINT,
         *,
         curve: CurveKeys | None = None,
+        reply_timeout: float = 30.0,
         context=None,
     ):
         self.endpoint = endpoint
         self.curve = curve
+        self.reply_timeout = reply_timeout
         self._ctx = context or zmq.Context.instance()
         self._refused: str | None = None
         self._sock: zmq.Socket | None = None
@@ -348,9 +350,11 @@ class Client:
         *,
         on_progress: ProgressCallback | None = None,
         should_cancel: Callable[[], bool] | None = None,
-        timeout: float = 30.0,
+        timeout: float | None = None,
     ) -> EditResult:
-        """Block until the edit ends; raises EngineError on an error or a silent engine."""
+        """Block until the edit ends; raises EngineError on an error or an engine silent
+        for `timeout` seconds (default: the client's reply_timeout)."""
+        timeout = self.reply_timeout if timeout is None else timeout
         last_heard = time.monotonic()
         cancel_sent = False
         while True:
@@ -381,7 +385,7 @@ class Client:
         *,
         on_progress: ProgressCallback | None = None,
         should_cancel: Callable[[], bool] | None = None,
-        timeout: float = 30.0,
+        timeout: float | None = None,
     ) -> EditResult:
         rid = self.submit(request)
         return self.wait(rid, on_progress=on_progress, should_cancel=should_cancel, timeout=timeout)

@@ -12,12 +12,15 @@ import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import onnxruntime as ort
 
 from . import protocol
 from .modelcard import CARD_FILE, ModelCard, ModelCardError, sha256_file
+
+if TYPE_CHECKING:
+    import onnxruntime as ort
 
 DEFAULT_MODEL = "sketchfill-face"
 # The repository's models/ (editable installs) and the user's data folder (installers).
@@ -83,6 +86,8 @@ def available_threads() -> int:
 
 
 def session_options(threads: int | None = None) -> ort.SessionOptions:
+    import onnxruntime as ort  # here, not at import: every CLI command imports this module
+
     opts = ort.SessionOptions()
     # Measured here (DESIGN.md): ENABLE_ALL ~1.25x BASIC; each core adds nearly linearly.
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
@@ -104,6 +109,8 @@ class Model:
         return self.card.resolution
 
     def run(self, feeds: dict[str, np.ndarray], cancel: CancelToken | None = None):
+        import onnxruntime as ort
+
         run_options = ort.RunOptions()
         if cancel is not None:
             cancel.attach(run_options)
@@ -187,6 +194,8 @@ def load_model(
             f"{onnx_path} does not match its card (sha256 {digest[:12]}..., card says "
             f"{card.sha256[:12]}...): the file is damaged or the card belongs to another model",
         )
+    import onnxruntime as ort
+
     try:
         session = ort.InferenceSession(
             str(onnx_path), session_options(threads), providers=["CPUExecutionProvider"]
