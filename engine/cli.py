@@ -20,6 +20,7 @@ COMMANDS: dict[str, str] = {
     "edit": "sketchfill.commands.edit",
     "keys": "sketchfill.commands.keys",
     "broker": "sketchfill.commands.broker",
+    "install-plugins": "sketchfill.commands.install_plugins",
     "demo": "sketchfill.demo",
     "train": "sketchfill.train.loop",
     "export": "sketchfill.export",
