@@ -1,0 +1,293 @@
+#!/usr/bin/env python3
+"""SketchFill for GIMP 3: Filters > SketchFill > Generate... and Generate again.
+
+GIMP glue only: procedure registration, the run functions, progress and messages. The
+arguments are in sketchfill_settings, the decisions in sketchfill_layers, pixel access in
+sketchfill_host, the dialog in sketchfill_dialog, and the engine connection in the shared
+sketchfill_client.
+"""
+
+import dataclasses
+import os
+import sys
+import traceback
+
+import gi
+
+gi.require_version("Gimp", "3.0")
+from gi.repository import Gimp, GLib, GObject  # noqa: E402
+from sketchfill_settings import MAX_FEATHER, MAX_SEED, Settings  # noqa: E402
+
+try:  # needs pyzmq: without it the menu stays and every run says what is missing
+    from sketchfill_client.client import ClientConfig, EngineError, connect
+    from sketchfill_client.protocol import Box
+    from sketchfill_host import GimpHost
+    from sketchfill_layers import (
+        RESULT_PREFIX,
+        PluginError,
+        build_request,
+        engine_message,
+        image_layer,
+        insert_position,
+        plan_edit,
+        region_for,
+        stage_text,
+        walk,
+    )
+except ImportError as exc:
+    CANNOT_LOAD = str(exc) if str(exc).startswith("SketchFill") else f"SketchFill: {exc}"
+else:
+    CANNOT_LOAD = ""
+
+GENERATE = "plug-in-sketchfill-generate"
+AGAIN = "plug-in-sketchfill-generate-again"
+HERE = os.path.dirname(os.path.abspath(__file__))
+RW = GObject.ParamFlags.READWRITE
+PRECISION_NOTE = (
+    "This image is {precision}. SketchFill reads and returns 8-bit sRGB pixels; the new "
+    "layer is converted to the image's precision. Your layers are not changed."
+)
+
+
+def _add_generate_arguments(proc):
+    sources = Gimp.Choice.new()
+    sources.add("auto", 0, "Selection, else the mask layer", "")
+    sources.add("selection", 1, "Selection", "")
+    sources.add("layer", 2, "Mask layer", "")
+    d = Settings()
+    proc.add_string_argument(
+        "image-layer",
+        "Image layer",
+        "Name of the photo's layer; empty: the selected layer",
+        d.image_layer,
+        RW,
+    )
+    proc.add_string_argument(
+        "sketch-layer",
+        "Sketch layer",
+        "Name of the layer with the strokes; empty: none",
+        d.sketch_layer,
+        RW,
+    )
+    proc.add_string_argument(
+        "color-layer",
+        "Color layer",
+        "Name of the layer with the colour dabs; empty: none",
+        d.color_layer,
+        RW,
+    )
+    proc.add_choice_argument(
+        "mask-source",
+        "Mask _from",
+        "Where the area to regenerate comes from",
+        sources,
+        d.mask_source,
+        RW,
+    )
+    proc.add_string_argument(
+        "mask-layer",
+        "Mask layer",
+        "Name of the layer painted where to regenerate",
+        d.mask_layer,
+        RW,
+    )
+    proc.add_int_argument(
+        "seed",
+        "S_eed (-1: random)",
+        "Variation number; -1 draws a new one",
+        -1,
+        MAX_SEED,
+        d.seed,
+        RW,
+    )
+    proc.add_double_argument(
+        "feather",
+        "_Feather",
+        "Blend the new pixels into the photo over this many pixels",
+        0.0,
+        MAX_FEATHER,
+        d.feather,
+        RW,
+    )
+    proc.add_string_argument(
+        "endpoint",
+        "E_ngine endpoint",
+        "ZeroMQ endpoint of the engine; empty: from client.json",
+        d.endpoint,
+        RW,
+    )
+
+
+def settings_of(config) -> Settings:
+    get = config.get_property
+    return Settings(
+        image_layer=get("image-layer") or "",
+        sketch_layer=get("sketch-layer") or "",
+        color_layer=get("color-layer") or "",
+        mask_source=get("mask-source"),
+        mask_layer=get("mask-layer") or "",
+        seed=get("seed"),
+        feather=get("feather"),
+        endpoint=(get("endpoint") or "").strip(),
+    )
+
+
+class Progress:
+    """GIMP's progress bar, fed by the client's progress events."""
+
+    def __init__(self, text: str):
+        Gimp.progress_init(text)
+
+    def text(self, text: str) -> None:
+        Gimp.progress_set_text(text)
+
+    def engine(self, stage: str, fraction: float, queue_position) -> None:
+        Gimp.progress_set_text(stage_text(stage, queue_position))
+        Gimp.progress_update(fraction)
+
+
+def generate(image, drawables, settings: Settings) -> Gimp.Layer:
+    """One edit: read the layers, ask the engine, add its answer as a new layer."""
+    if image.get_base_type() != Gimp.ImageBaseType.RGB:
+        mode = image.get_base_type().value_nick
+        raise PluginError(
+            f"SketchFill works on RGB images and this one is {mode}: use Image > Mode > RGB "
+            "(on a copy if you want to keep this one as it is)."
+        )
+    host = GimpHost(image)
+    top = image.get_layers()
+    plan = plan_edit(host, drawables, top, settings)
+    progress = Progress("SketchFill: connecting to the engine")
+    precision = image.get_precision()
+    if precision != Gimp.Precision.U8_NON_LINEAR:
+        progress.text(f"SketchFill: converting {precision.value_nick} pixels to 8-bit")
+    try:
+        config = ClientConfig.for_plugin(HERE)
+        if settings.endpoint:
+            config.endpoint = settings.endpoint
+        client, hello = connect(config, on_status=progress.text)
+        with client:
+            region = region_for(plan, hello, config.endpoint)
+            request = build_request(host, plan, region, settings)
+            progress.text("SketchFill: sending the layers")
+            result = client.edit(request, on_progress=progress.engine, timeout=config.reply_timeout)
+    except EngineError as exc:
+        raise PluginError(engine_message(exc)) from None
+    layer = host.add_result(
+        f"{RESULT_PREFIX}{result.seed}",
+        Box(result.x, result.y, result.width, result.height),
+        result.data,
+        plan.image.get_parent(),
+        insert_position(plan.image, top),
+    )
+    Gimp.progress_update(1.0)
+    return layer
+
+
+def _finish(procedure, image, drawables, settings: Settings):
+    try:
+        generate(image, drawables, settings)
+    except PluginError as exc:
+        return _fail(procedure, str(exc))
+    except Exception as exc:  # a bug: say so plainly, keep the details for a report
+        traceback.print_exc()
+        return _fail(procedure, f"SketchFill failed unexpectedly ({exc!r}); see GIMP's console.")
+    Gimp.displays_flush()
+    return procedure.new_return_values(Gimp.PDBStatusType.SUCCESS, GLib.Error())
+
+
+def _fail(procedure, text: str):
+    # GIMP shows the text of a failing status itself (menu runs: "Execution error for
+    # 'Generate...'", calls from scripts: "Calling error for procedure ..."), so it is not
+    # also sent with Gimp.message, which would show every error twice.
+    return procedure.new_return_values(Gimp.PDBStatusType.EXECUTION_ERROR, GLib.Error(text))
+
+
+def _dialog(procedure, config, image, drawables) -> bool:
+    """Generate...'s dialog, told the image's layers and what the defaults pick."""
+    import sketchfill_dialog
+
+    try:
+        selected = dataclasses.replace(settings_of(config), image_layer="")
+        default = image_layer(drawables, image.get_layers(), selected).get_name()
+    except PluginError:
+        default = "none"
+    precision = image.get_precision()
+    note = ""
+    if precision != Gimp.Precision.U8_NON_LINEAR:
+        note = PRECISION_NOTE.format(precision=precision.value_nick)
+    names = [layer.get_name() for layer in walk(image.get_layers())]
+    return sketchfill_dialog.run(procedure, config, names, default, note)
+
+
+def run_generate(procedure, run_mode, image, drawables, config, data):
+    if CANNOT_LOAD:
+        return _fail(procedure, CANNOT_LOAD)
+    if run_mode == Gimp.RunMode.INTERACTIVE and not _dialog(procedure, config, image, drawables):
+        return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, GLib.Error())
+    settings = settings_of(config)
+    if run_mode == Gimp.RunMode.WITH_LAST_VALS:
+        settings.seed = -1  # "again" (and Filters > Repeat) means a new variation
+    return _finish(procedure, image, drawables, settings)
+
+
+def run_again(procedure, run_mode, image, drawables, config, data):
+    """Generate with the last settings and a new seed: Generate, run with last values."""
+    # Generate's error comes back to this run, which returns it for GIMP to show once.
+    procedure.get_plug_in().set_pdb_error_handler(Gimp.PDBErrorHandler.PLUGIN)
+    generate_proc = Gimp.get_pdb().lookup_procedure(GENERATE)
+    call = generate_proc.create_config()
+    call.set_property("run-mode", Gimp.RunMode.WITH_LAST_VALS)
+    call.set_property("image", image)
+    call.set_core_object_array("drawables", drawables)
+    result = generate_proc.run(call)
+    status = result.index(0)
+    if status == Gimp.PDBStatusType.SUCCESS:
+        return procedure.new_return_values(status, GLib.Error())
+    text = Gimp.get_pdb().get_last_error() or "SketchFill: Generate failed."
+    return procedure.new_return_values(status, GLib.Error(text))
+
+
+class SketchFill(Gimp.PlugIn):
+    def do_query_procedures(self):
+        return [GENERATE, AGAIN]
+
+    def do_set_i18n(self, name):
+        return False
+
+    def do_create_procedure(self, name):
+        run = run_generate if name == GENERATE else run_again
+        proc = Gimp.ImageProcedure.new(self, name, Gimp.PDBProcType.PLUGIN, run, None)
+        proc.set_image_types("RGB*")
+        # The photo can be found by name or as the topmost layer: no selection needed.
+        proc.set_sensitivity_mask(
+            Gimp.ProcedureSensitivityMask.DRAWABLE
+            | Gimp.ProcedureSensitivityMask.DRAWABLES
+            | Gimp.ProcedureSensitivityMask.NO_DRAWABLES
+        )
+        proc.set_attribution("SketchFill", "SketchFill", "2026")
+        if name == GENERATE:
+            proc.set_menu_label("_Generate...")
+            proc.set_documentation(
+                "Regenerate a masked area following a sketch and colour dabs",
+                "Fills the selection (or the layer named 'mask') with a new face region that "
+                "follows the strokes on the 'sketch' layer and the colours on the 'color' "
+                "layer, computed by the local SketchFill engine, and adds it as a new layer "
+                "'SketchFill seed N' above the image layer. Your layers are not changed.",
+                name,
+            )
+            _add_generate_arguments(proc)
+        else:
+            proc.set_menu_label("Generate _again")
+            proc.set_documentation(
+                "SketchFill with the last settings and a new seed",
+                "Runs SketchFill Generate with the settings of its last dialog and a new seed, "
+                "without showing the dialog.",
+                name,
+            )
+        proc.add_menu_path("<Image>/Filters/SketchFill")
+        return proc
+
+
+if __name__ == "__main__":
+    Gimp.main(SketchFill.__gtype__, sys.argv)

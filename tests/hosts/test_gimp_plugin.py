@@ -1,0 +1,409 @@
+"""The SketchFill GIMP 3 plug-in in the real GIMP 3.0.4 (trixie chroot), against a real
+`sketchfill serve` process on loopback serving the echo generator (masked pixels become
+the painted colour, darkened by strokes; unmasked ones come back unchanged).
+
+The plug-in is staged with sketchfill.plugins.stage_gimp, exactly as users get it, and
+loaded from the session's GIMP3_DIRECTORY. Test images are built inside GIMP from a real
+face photo, with guide layers that have offsets and differ from the canvas size; the
+scripts that run inside GIMP are in probes/sketchfill_gimp/.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sketchfill.client import Client, EngineError
+from sketchfill.plugins import stage_gimp
+
+pytestmark = pytest.mark.hosts
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+SCRIPTS = HERE / "probes" / "sketchfill_gimp"
+FACE = REPO.parent / "shared" / "data" / "faces" / "0001.jpg"
+ASTRONAUT = REPO / "engine" / "assets" / "demo" / "astronaut.png"
+PAINT = np.array([200, 60, 50, 255])
+RESULT_NAME = re.compile(r"SketchFill seed (\d+)$")
+
+
+# -- fixtures ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def plugin(tmp_path_factory) -> Path:
+    """plug-ins/sketchfill as the installer lays it out (the client package beside it)."""
+    return stage_gimp(tmp_path_factory.mktemp("gimp-profile") / "plug-ins")
+
+
+@pytest.fixture(scope="module")
+def photo() -> Path:
+    """A real face photo (never committed: read from ../shared at run time), else the
+    bundled public-domain portrait."""
+    return FACE if FACE.is_file() else ASTRONAUT
+
+
+@pytest.fixture
+def config(tmp_path):
+    """Writes a client.json for the plug-in (passed in SKETCHFILL_CLIENT_CONFIG)."""
+
+    def write(**fields) -> Path:
+        path = tmp_path / "client.json"
+        path.write_text(json.dumps({"autostart": False, "connect_timeout": 2.0, **fields}))
+        return path
+
+    return write
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _hello(endpoint: str, timeout: float = 0.5) -> dict | None:
+    with Client(endpoint) as client:
+        try:
+            return client.hello(timeout)
+        except EngineError:
+            return None
+
+
+def _start_engine(args: list[str], log: Path) -> tuple[subprocess.Popen, str]:
+    endpoint = f"tcp://127.0.0.1:{_free_port()}"
+    sketchfill = Path(sys.executable).with_name("sketchfill")
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [str(sketchfill), "serve", "--endpoint", endpoint, *args],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    return proc, endpoint
+
+
+def _wait_for(proc: subprocess.Popen, endpoint: str, log: Path) -> None:
+    deadline = time.monotonic() + 60
+    while _hello(endpoint) is None:
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"engine did not start: {log.read_text()}")
+
+
+@pytest.fixture(scope="module")
+def odd_engines(tmp_path_factory):
+    """Two more real engines: one without a model, one that takes at most 64x64 pixels."""
+    from onnx_fixtures import build_model
+
+    tmp = tmp_path_factory.mktemp("odd-engines")
+    model = build_model(tmp / "echo", resolution=64)
+    started = {
+        "no_model": _start_engine(["--model", str(tmp / "missing")], tmp / "no-model.log"),
+        "small": _start_engine(
+            ["--model", str(model), "--max-pixels", str(64 * 64)], tmp / "small.log"
+        ),
+    }
+    try:
+        for name, (proc, endpoint) in started.items():
+            _wait_for(proc, endpoint, tmp / f"{name.replace('_', '-')}.log")
+        yield {name: endpoint for name, (_, endpoint) in started.items()}
+    finally:
+        for proc, _ in started.values():
+            proc.terminate()
+            proc.wait(15)
+
+
+# -- running GIMP --------------------------------------------------------------------------
+
+
+def _run(gimp, script: str, plugin: Path, photo: Path, client_json: Path, **kw):
+    env = {"SKETCHFILL_CLIENT_CONFIG": str(client_json), **kw.pop("env", {})}
+    binds = [client_json.parent, *kw.pop("binds", [])]
+    run = gimp(
+        (SCRIPTS / script).read_text(),
+        files=[photo],
+        plugin_dirs=[plugin],
+        pythonpath=[SCRIPTS],
+        env=env,
+        binds=binds,
+        **kw,
+    ).check()
+    assert run.result is not None, run.output[-4000:]
+    return run
+
+
+def _generate(gimp, plugin, photo, client_json, case: dict):
+    env = {"SKETCHFILL_CASE": json.dumps(case)}
+    return _run(gimp, "generate_case.py", plugin, photo, client_json, env=env)
+
+
+# -- checks --------------------------------------------------------------------------------
+
+
+def _pixels(run, name: str, box: list[int], channels: int = 4) -> np.ndarray:
+    data = np.frombuffer((run.workdir / f"{name}.bin").read_bytes(), np.uint8)
+    return data.reshape(box[3], box[2], channels)
+
+
+def _bbox(mask: np.ndarray) -> list[int]:
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    return [int(cols[0]), int(rows[0]), int(cols[-1] - cols[0] + 1), int(rows[-1] - rows[0] + 1)]
+
+
+def _grow(mask: np.ndarray, r: int) -> np.ndarray:
+    """mask dilated by r pixels (square neighbourhood)."""
+    out = mask.copy()
+    for _ in range(r):
+        grown = out.copy()
+        grown[1:] |= out[:-1]
+        grown[:-1] |= out[1:]
+        grown[:, 1:] |= out[:, :-1]
+        grown[:, :-1] |= out[:, 1:]
+        out = grown
+    return out
+
+
+def check_one_new_layer(r: dict) -> dict:
+    """Exactly one new layer, named for its seed, directly above the photo in the same
+    parent; every other layer and the selection exactly as before."""
+    assert r["call"]["success"], r["call"]
+    assert len(r["added"]) == 1, r["added"]
+    new = r["added"][0]
+    assert RESULT_NAME.match(new["name"]), new["name"]
+    after = r["after"]["layers"]
+    ids = [layer["id"] for layer in after]
+    photo = next(layer for layer in after if layer["name"] == "photo")
+    assert ids.index(new["id"]) + 1 == ids.index(photo["id"]), [x["name"] for x in after]
+    assert new["parent"] == photo["parent"]
+    assert [x for x in after if x["id"] != new["id"]] == r["before"]["layers"]
+    assert r["after"]["selection_sha256"] == r["before"]["selection_sha256"]
+    return new
+
+
+def check_pixels(run, result: dict, prefix: str = "") -> np.ndarray:
+    """Offset and size = the mask's bounding box; outside the mask the photo's pixels
+    exactly; inside, the echo generator's answer: the colour, darkened on the strokes.
+    Returns the new layer's pixels."""
+    cw, ch = result["canvas"]
+    mask = _pixels(run, prefix + "mask", [0, 0, cw, ch], 1)[..., 0] >= 128
+    box = result["box"]
+    assert box == _bbox(mask), (box, _bbox(mask))
+    x, y, w, h = box
+    inside = mask[y : y + h, x : x + w]
+    new, photo = _pixels(run, prefix + "new", box), _pixels(run, prefix + "photo", box)
+    sketch, color = _pixels(run, prefix + "sketch", box), _pixels(run, prefix + "color", box)
+    assert np.array_equal(new[~inside], photo[~inside])
+    assert (new[inside][:, 3] == 255).all()
+    # Away from the mask's edge (where the low-resolution generator blends in the photo)
+    # and from the strokes, the echo returns the painted colour.
+    core = inside & ~_grow(~inside, 10)
+    strokes = sketch[..., 3] > 0
+    plain = core & ~_grow(strokes, 12) & (color[..., 3] == 255)
+    assert plain.sum() > 500, plain.sum()
+    diff = np.abs(new[plain].astype(int) - PAINT).max(axis=1)
+    assert np.mean(diff <= 6) > 0.95, np.percentile(diff, [50, 90, 99])
+    on_strokes = core & strokes
+    assert on_strokes.sum() > 50, on_strokes.sum()
+    darkening = PAINT[:3].sum() - new[on_strokes][:, :3].astype(int).sum(axis=1)
+    assert darkening.mean() > 45, darkening.mean()
+    return new
+
+
+def _depth(fmt: str) -> tuple[str, bool]:
+    """A Babl format's component type and whether it is perceptual (R'G'B' or Y')."""
+    return fmt.split()[-1], "'" in fmt
+
+
+# -- tests ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("precision", ["u8-non-linear", "float-linear"])
+def test_generate_from_selection(gimp, plugin, photo, config, engine_endpoint, precision):
+    """A face photo with sketch and colour layers (offset, smaller than the canvas) and an
+    ellipse selection: one call adds exactly one layer, right where the mask is; the
+    user's layers are untouched; a 32-bit float image works as well as an 8-bit one."""
+    client_json = config(endpoint=engine_endpoint)
+    run = _generate(gimp, plugin, photo, client_json, {"precision": precision})
+    r = run.result
+    assert r["precision"] == precision
+    new = check_one_new_layer(r)
+    check_pixels(run, r["result"])
+    photo_fmt = next(x for x in r["after"]["layers"] if x["name"] == "photo")["format"]
+    assert _depth(new["format"]) == _depth(photo_fmt), (new["format"], photo_fmt)
+    assert r["menus"] == {
+        "plug-in-sketchfill-generate": ["<Image>/Filters/SketchFill"],
+        "plug-in-sketchfill-generate-again": ["<Image>/Filters/SketchFill"],
+    }
+    assert r["labels"] == {
+        "plug-in-sketchfill-generate": "_Generate...",
+        "plug-in-sketchfill-generate-again": "Generate _again",
+    }
+    assert r["arguments"][3:] == [
+        "image-layer",
+        "sketch-layer",
+        "color-layer",
+        "mask-source",
+        "mask-layer",
+        "seed",
+        "feather",
+        "endpoint",
+    ]
+
+
+def test_generate_from_mask_layer(gimp, plugin, photo, config, engine_endpoint):
+    """No selection, a layer named "mask" (offset, smaller than the canvas, painted on
+    transparency); a 16-bit linear image; the photo layer itself moved off the canvas
+    corner; the sketch layer inside a layer group."""
+    client_json = config(endpoint=engine_endpoint)
+    case = {"mask": "layer", "precision": "u16-linear", "photo_offset": [-16, 12], "group": True}
+    run = _generate(gimp, plugin, photo, client_json, case)
+    r = run.result
+    new = check_one_new_layer(r)
+    check_pixels(run, r["result"])
+    assert _depth(new["format"]) == ("u16", False), new["format"]
+    sketch = next(x for x in r["after"]["layers"] if x["name"] == "sketch")
+    assert sketch["parent"] == "guides"
+
+
+def test_errors_are_plain_messages(gimp, plugin, photo, config, odd_engines, dead_endpoint):
+    """Engine down (auto-start off), no model, image too large, no mask, missing layers and
+    a grayscale image: each call fails with one plain message (shown once by GIMP), adds
+    no layer and changes nothing; GIMP carries on and exits 0."""
+    client_json = config(endpoint=dead_endpoint, connect_timeout=1.0)
+    env = {"SKETCHFILL_CASE": json.dumps(odd_engines)}
+    run = _run(gimp, "errors.py", plugin, photo, client_json, env=env)
+    r = run.result
+    expected = {
+        "engine_down": f"no SketchFill engine answers at {dead_endpoint}",
+        "engine_down_again": f"no SketchFill engine answers at {dead_endpoint}",
+        "no_model": "has no usable model",
+        "too_large": "image too large for the engine",
+        "no_layer_named": "there is no layer named 'nope'",
+        "mask_layer_missing": "no mask: the area to regenerate is given by a layer named 'mask'",
+        "empty_selection": "no mask: the area to regenerate is given by a selection,",
+        "no_mask_at_all": "no mask: the area to regenerate is given by a selection or a layer",
+        "grayscale": "SketchFill works on RGB images and this one is gray",
+    }
+    for label, text in expected.items():
+        outcome = r[label]
+        assert not outcome["success"], (label, outcome)
+        assert outcome["status"] == "execution-error", (label, outcome)
+        assert text in outcome["error"], (label, outcome["error"])
+        assert outcome["error"].startswith("SketchFill"), outcome["error"]
+        assert outcome["unchanged"], label
+    # GIMP shows each failure once: twice in all for the two engine-down calls.
+    assert run.output.count(expected["engine_down"]) == 2, run.output[-4000:]
+    assert "Traceback" not in run.output
+
+
+def test_without_pyzmq_the_menu_stays_and_runs_say_why(gimp, photo, config, tmp_path):
+    """GIMP's Python without a loadable pyzmq (a host update, a half-done install): the
+    plug-in still registers both procedures, and running one fails with a message that
+    names the problem instead of the menu silently vanishing."""
+    broken = tmp_path / "broken-zmq"
+    (broken / "zmq").mkdir(parents=True)
+    (broken / "zmq" / "__init__.py").write_text('raise ImportError("no pyzmq for this test")\n')
+    fresh = stage_gimp(tmp_path / "plug-ins")
+    os.utime(fresh / "sketchfill.py")  # a new mtime: GIMP queries it again, without pyzmq
+    run = gimp(
+        (SCRIPTS / "no_pyzmq.py").read_text(),
+        files=[photo],
+        plugin_dirs=[fresh],
+        pythonpath=[SCRIPTS, broken],
+        env={"SKETCHFILL_CLIENT_CONFIG": str(config())},
+        binds=[tmp_path],
+    ).check()
+    r = run.result
+    assert r is not None, run.output[-4000:]
+    assert r["exists"] == [True, True], run.output[-4000:]
+    for outcome in (r["generate"], r["again"]):
+        assert not outcome["success"]
+        assert outcome["error"].startswith("SketchFill"), outcome["error"]
+        assert "zmq" in outcome["error"], outcome["error"]
+    assert r["unchanged"]
+
+
+def test_dialog_undo_and_generate_again(gimp, plugin, photo, config, engine_endpoint):
+    """In the GUI (Xvfb): Generate... shows its dialog with the remembered settings (guide
+    layers "lines" and "paint", seed 4242, feather 2) and OK runs them; ONE Ctrl+Z removes
+    exactly the new layer and leaves the image clean; Generate again then reuses those
+    settings with new seeds and no dialog, newest result on top of the earlier ones."""
+    client_json = config(endpoint=engine_endpoint)
+    run = _run(gimp, "dialog_undo_again.py", plugin, photo, client_json, gui=True, timeout=150)
+    r = run.result
+    assert r["dialog_helper_rc"] == 0, "the SketchFill dialog never showed"
+    first = check_one_new_layer({**r, "call": r["dialog_call"], "after": r["after_dialog"]})
+    assert first["name"] == "SketchFill seed 4242"
+    first_px = check_pixels(run, r["first"], "first_")
+    assert r["dirty"]
+    assert r["undone"], "Ctrl+Z did not remove the layer"
+    assert r["after_undo"] == r["before"]
+    assert not r["dirty_after_undo"], "one Ctrl+Z should return to the clean image"
+
+    seeds = [4242]
+    for i, again in enumerate(r["again"]):
+        assert again["call"]["success"], again["call"]
+        assert len(again["added"]) == 1, again["added"]
+        seed = int(RESULT_NAME.match(again["added"][0]["name"]).group(1))
+        assert seed not in seeds, (seed, seeds)
+        seeds.append(seed)
+        px = check_pixels(run, again["result"], f"again{i}_")
+        # The echo generator ignores the seed: equal pixels mean the same settings.
+        assert np.array_equal(px, first_px)
+    names = [x["name"] for x in r["final"]["layers"]]
+    assert names == ["lines", "paint", *(f"SketchFill seed {s}" for s in seeds[:0:-1]), "photo"]
+
+
+def test_autostart_starts_a_real_engine(gimp, plugin, photo, config, tmp_path):
+    """No engine answers and auto-start is on: the plug-in runs the configured
+    engine_command (this checkout's `sketchfill`, on a free port), waits for it and
+    edits through it. The engine outlives GIMP (other windows may use it): stop it."""
+    from onnx_fixtures import build_model
+
+    base = Path(sys.base_prefix)
+    if base == Path("/usr") or Path("/usr") in base.parents:
+        pytest.skip(f"this venv's Python lives in {base}, which the GIMP chroot cannot show")
+    models = tmp_path / "models"
+    build_model(models / "sketchfill-face", resolution=64)  # the default model's name
+    endpoint = f"tcp://127.0.0.1:{_free_port()}"
+    sketchfill = str(Path(sys.executable).with_name("sketchfill"))
+    client_json = config(
+        endpoint=endpoint,
+        autostart=True,
+        engine_command=[sketchfill],
+        connect_timeout=0.5,
+        start_timeout=90.0,
+    )
+    env = {"SKETCHFILL_MODELS": str(models)}
+    # The engine runs inside the chroot: it needs the venv's base interpreter there too.
+    run = _run(gimp, "autostart.py", plugin, photo, client_json, env=env, binds=[base])
+    hello = _hello(endpoint, 2.0)
+    try:
+        r = run.result
+        check_one_new_layer(r)
+        assert hello is not None, f"no engine at {endpoint} after GIMP exited"
+        assert hello["model"]["name"] == "echo"
+    finally:
+        if hello is not None:
+            _stop(hello["engine"]["pid"])
+
+
+def _stop(pid: int) -> None:
+    """End the engine the plug-in started (by its pid, from its hello)."""
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.1)
+    os.kill(pid, signal.SIGKILL)
