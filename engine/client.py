@@ -523,10 +523,18 @@ def start_engine(config: ClientConfig) -> subprocess.Popen:
         kwargs["creationflags"] = flags | subprocess.CREATE_NO_WINDOW
     else:
         kwargs["start_new_session"] = True
+    # The host's Python settings (Krita and GIMP set PYTHONPATH for their plug-ins) must
+    # not leak into the engine's own interpreter.
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
     with open(log_path, "ab") as log:
         try:
             return subprocess.Popen(
-                command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, **kwargs
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                **kwargs,
             )
         except OSError as exc:
             raise EngineError(

@@ -632,7 +632,6 @@ class _Session:
         self.root = Path(tempfile.mkdtemp(prefix="sketchfill-hosts-", dir="/tmp"))
         self.root.chmod(0o755)
         self.counter = 0
-        self.created_in_chroot: list[Path] = []
 
     def dir(self, name: str, mode: int = 0o755) -> Path:
         path = self.root / name
@@ -667,11 +666,6 @@ class _Session:
         return home, True
 
     def close(self) -> None:
-        for path in reversed(self.created_in_chroot):
-            with contextlib.suppress(OSError):
-                if not os.path.ismount(path):
-                    path.rmdir()  # only ever empty mount points we made
-        self.created_in_chroot.clear()
         if os.environ.get("SKETCHFILL_HOSTS_KEEP") == "1":
             _log(f"keeping session folder {self.root}")
             return
@@ -810,19 +804,14 @@ def _chroot_command(
     chroot a fresh tmpfs /tmp (X locks and sockets, GIMP's /tmp/gimp never pile up), bind
     each (path, read_only) at the same path inside it, then chroot and exec inner."""
     root = chroot_dir()
-    sess = session()
     tmp = root / "tmp"
     lines = ["set -e", f"mount -t tmpfs -o mode=1777 sketchfill-tmp {shlex.quote(str(tmp))}"]
     for src, read_only in binds:
         dst = root / str(src).lstrip("/")
-        if tmp not in dst.parents and not dst.exists():
-            made = []  # folders we create, removed again (if empty) when the session ends
-            p = dst
-            while not p.exists():
-                made.append(p)
-                p = p.parent
+        if tmp not in dst.parents:
+            # Mount points stay in the chroot for good: removing one while another test
+            # session has something mounted on it would detach that session's mount.
             dst.mkdir(parents=True, exist_ok=True)
-            sess.created_in_chroot.extend(reversed(made))
         q = shlex.quote(str(dst))
         lines.append(f"mkdir -p {q}")
         lines.append(f"mount --bind {shlex.quote(str(src))} {q}")
