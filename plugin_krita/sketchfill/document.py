@@ -1,0 +1,280 @@
+"""What SketchFill reads from a Krita document and what it adds to one.
+
+Plain functions that take the Document explicitly (no widgets, no state): the docker, the
+actions and the kritarunner tests all go through them. Pixels stay raw bytes from Krita to
+the wire and back; the engine reads Krita's B,G,R,A as it is, so no per-pixel Python runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from krita import Krita
+
+from .sketchfill_client.client import EditRequest
+from .sketchfill_client.protocol import Box
+
+ROLES = ("image", "sketch", "color", "mask")
+# Layer names each role picks on its own (compared case-insensitively, spaces trimmed).
+ROLE_NAMES = {
+    "image": ("image", "photo", "face"),
+    "sketch": ("sketch", "lines", "lineart"),
+    "color": ("color", "colour", "colors", "colours"),
+    "mask": ("mask",),
+}
+RESULT_PREFIX = "SketchFill seed "
+LAYER_TYPES = (
+    "paintlayer",
+    "grouplayer",
+    "vectorlayer",
+    "filelayer",
+    "clonelayer",
+    "filllayer",
+    "filterlayer",
+)
+# The wire's pixel format: Krita's own byte order for 8-bit RGBA documents.
+WIRE_SPACE = ("RGBA", "U8", "")
+
+
+class DocumentError(Exception):
+    """Something about the document the user can fix; the text says how."""
+
+
+@dataclass(frozen=True)
+class Choice:
+    """What the user picked for a role: "auto" (by layer name), "none", "selection", or
+    "layer" with the layer's unique id."""
+
+    kind: str
+    layer_id: str = ""
+
+
+AUTO = Choice("auto")
+NONE = Choice("none")
+SELECTION = Choice("selection")
+
+
+@dataclass
+class Roles:
+    """The layers one edit reads. mask is None when the selection is the mask."""
+
+    image: object
+    sketch: object | None = None
+    color: object | None = None
+    mask: object | None = None
+
+
+@dataclass
+class Patch:
+    """8-bit B,G,R,A pixels to lay on the canvas at (x, y)."""
+
+    x: int
+    y: int
+    width: int
+    height: int
+    bgra: bytes
+    seed: int
+
+
+# -- layers ------------------------------------------------------------------------------
+
+
+def node_id(node) -> str:
+    return node.uniqueId().toString()
+
+
+def layers(doc) -> list:
+    """Every layer of the document, top to bottom as the Layers docker shows them (masks
+    attached to layers are left out)."""
+    found: list = []
+
+    def walk(parent) -> None:
+        for node in reversed(parent.childNodes()):  # childNodes() runs bottom to top
+            if node.type() in LAYER_TYPES:
+                found.append(node)
+                walk(node)
+
+    walk(doc.rootNode())
+    return found
+
+
+def find_layer(doc, layer_id: str):
+    return next((n for n in layers(doc) if node_id(n) == layer_id), None)
+
+
+def _named(candidates: list, role: str):
+    names = ROLE_NAMES[role]
+    return next((n for n in candidates if n.name().strip().lower() in names), None)
+
+
+def has_selection(doc) -> bool:
+    sel = doc.selection()
+    return sel is not None and sel.width() > 0 and sel.height() > 0
+
+
+def resolve_roles(doc, choices: dict[str, Choice], *, need_mask: bool = True) -> Roles:
+    """The layers for each role: the user's picks, else layers found by name. The image
+    falls back to the lowest paint layer that has no other role and is not a result.
+    need_mask=False finds the layers without asking for a mask (putting a result back)."""
+    candidates = layers(doc)
+    picked: dict[str, object | None] = {}
+    for role in ROLES:
+        choice = choices.get(role, AUTO)
+        if choice.kind == "layer":
+            node = find_layer(doc, choice.layer_id)
+            if node is None:
+                raise DocumentError(
+                    f"The layer picked as {role} is not in this document any more: pick it "
+                    "again in the SketchFill panel."
+                )
+            picked[role] = node
+        elif choice.kind == "auto" and not (role == "mask" and has_selection(doc)):
+            picked[role] = _named(candidates, role)
+        else:  # "none", or the selection as the mask
+            picked[role] = None
+    if need_mask and choices.get("mask", AUTO) == SELECTION and not has_selection(doc):
+        raise DocumentError("The mask is set to the selection, but nothing is selected.")
+    if need_mask and picked["mask"] is None and not has_selection(doc):
+        raise DocumentError(
+            "Nothing to regenerate: select the area to fill, or paint it on a layer named 'mask'."
+        )
+    if picked["image"] is None:
+        taken = {node_id(n) for n in picked.values() if n is not None}
+        paint = [
+            n
+            for n in candidates
+            if n.type() == "paintlayer"
+            and node_id(n) not in taken
+            and not n.name().startswith(RESULT_PREFIX)
+        ]
+        if not paint:
+            raise DocumentError("No image layer: this document has no paint layer to edit.")
+        picked["image"] = paint[-1]
+    image_id = node_id(picked["image"])
+    for role in ("sketch", "color", "mask"):
+        node = picked[role]
+        if node is not None and node_id(node) == image_id:
+            raise DocumentError(
+                f"The layer '{node.name()}' is both the image and the {role}: pick another."
+            )
+    return Roles(picked["image"], picked["sketch"], picked["color"], picked["mask"])
+
+
+# -- reading -----------------------------------------------------------------------------
+
+
+def is_wire_format(doc) -> bool:
+    """Whether the document's layers already hold 8-bit B,G,R,A (nothing to convert)."""
+    return doc.colorModel() == "RGBA" and doc.colorDepth() == "U8"
+
+
+def _space(doc) -> tuple[str, str, str]:
+    return (doc.colorModel(), doc.colorDepth(), doc.colorProfile())
+
+
+def mask_bbox(doc, roles: Roles) -> Box:
+    """The canvas rectangle holding the mask: the selection's, or the mask layer's extent."""
+    if roles.mask is None:
+        sel = doc.selection()
+        x, y, w, h = sel.x(), sel.y(), sel.width(), sel.height()
+    else:
+        rect = roles.mask.bounds()
+        x, y, w, h = rect.x(), rect.y(), rect.width(), rect.height()
+    x0, y0 = max(x, 0), max(y, 0)
+    x1, y1 = min(x + w, doc.width()), min(y + h, doc.height())
+    if x1 <= x0 or y1 <= y0:
+        raise DocumentError(
+            "The mask is empty inside the canvas: select the area to regenerate, or paint it "
+            "on the mask layer."
+        )
+    return Box(x0, y0, x1 - x0, y1 - y0)
+
+
+def _convert(pixels: list[bytes], width: int, height: int, source, target) -> list[bytes]:
+    """Pixel buffers from one colour space to another through a throwaway document, so
+    Krita's colour management converts them and the user's document is never touched."""
+    scratch = Krita.instance().createDocument(width, height, "SketchFill conversion", *source, 72.0)
+    try:
+        root = scratch.rootNode()
+        nodes = []
+        for data in pixels:
+            node = scratch.createNode("pixels", "paintlayer")
+            node.setPixelData(data, 0, 0, width, height)
+            root.addChildNode(node, None)
+            nodes.append(node)
+        scratch.setColorSpace(*target)
+        scratch.waitForDone()
+        return [bytes(node.pixelData(0, 0, width, height)) for node in nodes]
+    finally:
+        scratch.close()
+
+
+def read_bgra(doc, nodes: list, box: Box) -> list[bytes]:
+    """Each node's pixels in box as 8-bit B,G,R,A, whatever the document's colour space.
+    Projections, so a layer's own masks and a group's children count as shown."""
+    raw = [bytes(n.projectionPixelData(box.x, box.y, box.width, box.height)) for n in nodes]
+    if is_wire_format(doc):
+        return raw
+    return _convert(raw, box.width, box.height, _space(doc), WIRE_SPACE)
+
+
+def build_request(doc, roles: Roles, region: Box, seed: int | None) -> EditRequest:
+    """The edit for `region` (the rectangle the engine reads: see client.edit_region)."""
+    nodes = [roles.image, roles.sketch, roles.color, roles.mask]
+    present = [n for n in nodes if n is not None]
+    read = dict(zip((id(n) for n in present), read_bgra(doc, present, region)))
+    if roles.mask is None:
+        sel = doc.selection()
+        mask = bytes(sel.pixelData(region.x, region.y, region.width, region.height))
+        mask_layout = "L"
+    else:
+        mask, mask_layout = read[id(roles.mask)], "BGRA"
+    return EditRequest(
+        canvas_width=doc.width(),
+        canvas_height=doc.height(),
+        region=region,
+        image=read[id(roles.image)],
+        image_layout="BGRA",
+        mask=mask,
+        mask_layout=mask_layout,
+        sketch=read[id(roles.sketch)] if roles.sketch is not None else None,
+        sketch_layout="BGRA",
+        color=read[id(roles.color)] if roles.color is not None else None,
+        color_layout="BGRA",
+        seed=seed,
+        reply_layout="BGRA",
+    )
+
+
+# -- writing -----------------------------------------------------------------------------
+
+
+def result_name(seed: int) -> str:
+    return f"{RESULT_PREFIX}{seed}"
+
+
+def _insert_above(image_node):
+    """The sibling a new result goes right above: the image layer, or the last of the
+    results already stacked on it, so the newest result is the one seen."""
+    siblings = image_node.parentNode().childNodes()  # bottom to top
+    ids = [node_id(n) for n in siblings]
+    i = ids.index(node_id(image_node))
+    while i + 1 < len(siblings) and siblings[i + 1].name().startswith(RESULT_PREFIX):
+        i += 1
+    return siblings[i]
+
+
+def add_result_layer(doc, image_node, patch: Patch):
+    """A new paint layer "SketchFill seed N" holding the patch, above the image layer.
+
+    The pixels go in before the layer joins the document, so adding it is the one undo
+    step that also removes it; no existing layer is modified.
+    """
+    data = patch.bgra
+    if not is_wire_format(doc):
+        data = _convert([data], patch.width, patch.height, WIRE_SPACE, _space(doc))[0]
+    node = doc.createNode(result_name(patch.seed), "paintlayer")
+    node.setPixelData(data, patch.x, patch.y, patch.width, patch.height)
+    image_node.parentNode().addChildNode(node, _insert_above(image_node))
+    doc.waitForDone()
+    return node

@@ -1,0 +1,67 @@
+"""Krita actions for every SketchFill command, so keys and pen buttons can be bound to them
+(Settings > Configure Krita > Keyboard Shortcuts, section Scripts)."""
+
+from __future__ import annotations
+
+from krita import Extension, Krita
+from PyQt5.QtGui import QIcon
+
+from .ids import ACTIONS, DOCKER_ID, MENU
+from .job import controller
+
+
+def _active_document():
+    return Krita.instance().activeDocument()
+
+
+def generate() -> None:
+    controller().generate(_active_document())
+
+
+def variation() -> None:
+    """One more result from the same layers, with a new random seed."""
+    controller().generate(_active_document(), count=1, random_seed=True)
+
+
+def cancel() -> None:
+    controller().cancel()
+
+
+def put_back() -> None:
+    controller().put_back(_active_document())
+
+
+def toggle_docker() -> None:
+    for dock in Krita.instance().dockers():  # the active window's
+        if dock.objectName() == DOCKER_ID:
+            dock.setVisible(not dock.isVisible())
+            if dock.isVisible():
+                dock.raise_()
+
+
+COMMANDS = {
+    "sketchfill_generate": generate,
+    "sketchfill_variation": variation,
+    "sketchfill_cancel": cancel,
+    "sketchfill_put_back": put_back,
+    "sketchfill_toggle_docker": toggle_docker,
+}
+
+
+def show_on_canvas(text: str, error: bool) -> None:
+    """Also show notices over the canvas: with the panel hidden, a pen user who pressed a
+    bound button still learns what happened."""
+    window = Krita.instance().activeWindow()
+    view = window.activeView() if window is not None else None
+    if view is not None and hasattr(view, "showFloatingMessage"):
+        view.showFloatingMessage(text, QIcon(), 6000 if error else 3000, 1)
+
+
+class SketchFillExtension(Extension):
+    def setup(self) -> None:
+        controller().notice.connect(show_on_canvas)
+
+    def createActions(self, window) -> None:
+        for action_id, text in ACTIONS:
+            action = window.createAction(action_id, text, MENU)
+            action.triggered.connect(COMMANDS[action_id])

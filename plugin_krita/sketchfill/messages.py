@@ -1,0 +1,46 @@
+"""The sentences SketchFill shows, in one place: what happened and what to do about it."""
+
+from __future__ import annotations
+
+NO_DOCUMENT = "Open an image first: SketchFill edits the active document."
+BUSY = "SketchFill is still working on the last request: wait for it, or press Cancel."
+CANCELLED = "Cancelled: no layer was added."
+DOCUMENT_CLOSED = "The document was closed before the result arrived; nothing was added."
+NO_HISTORY = "No earlier result to put back yet."
+CONNECTING = "Connecting to the SketchFill engine..."
+
+# What to do, by the stable error code of the engine or the client.
+_HINTS = {
+    "busy": "The engine has too many edits queued; try again in a moment.",
+    "too_large": "Select a smaller area, or start the engine with a larger --max-pixels.",
+    "empty_mask": "Select the area to regenerate (or paint it on the mask layer) and try again.",
+    "model_missing": "Install a model with the SketchFill installer, then restart the engine.",
+    "model_invalid": "Reinstall the model with the SketchFill installer.",
+    "internal": "This is a bug in the engine: its log has the details.",
+}
+
+
+def explain(code: str, message: str) -> str:
+    """The engine's or client's own sentence, with what to do about it when that helps."""
+    hint = _HINTS.get(code)
+    text = message.strip().rstrip(".")
+    return f"{text}. {hint}" if hint else f"{text}."
+
+
+def added(names: list[str]) -> str:
+    if len(names) == 1:
+        return f"Added the layer '{names[0]}'."
+    return f"Added {len(names)} layers: " + ", ".join(f"'{n}'" for n in names) + "."
+
+
+def cancelled(names: list[str]) -> str:
+    return f"Cancelled. {added(names)}" if names else CANCELLED
+
+
+def bug(exc: Exception) -> str:
+    return f"SketchFill hit a bug ({exc!r}); nothing was added. Please report this message."
+
+
+def missing_client(error: str) -> str:
+    """The client (pyzmq) does not import in Krita's Python; error says why and what to do."""
+    return f"SketchFill cannot reach its engine from Krita's Python: {error}"

@@ -1,0 +1,546 @@
+"""Scenarios run inside Krita (kritarunner, or the GUI driver) against the staged SketchFill
+plug-in, through the same Controller the Generate button and the actions use.
+
+Each scenario takes kritarunner's argument list and returns a JSON-able dict; raw pixels go
+to files in the run folder (SKETCHFILL_WORKDIR). test_krita_plugin.py makes the assertions.
+"""
+
+import hashlib
+import os
+import time
+from pathlib import Path
+
+from krita import Krita, Selection
+from PyQt5.QtCore import QEventLoop, QTimer
+from PyQt5.QtGui import QImage
+
+DEMO = Path(os.environ.get("SKETCHFILL_REPO", ".")) / "engine" / "assets" / "demo"
+FACE_SEED = 1234
+
+
+def workdir():
+    return Path(os.environ["SKETCHFILL_WORKDIR"])
+
+
+def use_config(path):
+    """Point the plug-in at a client.json (the env var is read at every connect)."""
+    os.environ["SKETCHFILL_CLIENT_CONFIG"] = str(path)
+
+
+# -- documents ---------------------------------------------------------------------------
+
+
+def png_bgra(path):
+    """A PNG as 8-bit B,G,R,A bytes (QImage's ARGB32 is B,G,R,A in memory on x86)."""
+    img = QImage(str(path))
+    if img.isNull():
+        raise RuntimeError(f"Qt cannot read {path} (exists: {Path(path).exists()})")
+    img = img.convertToFormat(QImage.Format_ARGB32)
+    assert img.bytesPerLine() == 4 * img.width(), "padded rows"
+    return img.width(), img.height(), bytes(img.constBits().asstring(img.sizeInBytes()))
+
+
+def png_gray(path):
+    img = QImage(str(path)).convertToFormat(QImage.Format_Grayscale8)
+    w, h, stride = img.width(), img.height(), img.bytesPerLine()
+    raw = bytes(img.constBits().asstring(img.sizeInBytes()))
+    return b"".join(raw[y * stride : y * stride + w] for y in range(h))
+
+
+def new_document(width, height, name="sketchfill-test"):
+    doc = Krita.instance().createDocument(width, height, name, "RGBA", "U8", "", 300.0)
+    root = doc.rootNode()
+    for node in root.childNodes():  # start from no layers at all
+        node.remove()
+    return doc
+
+
+def add_layer(doc, name, bgra):
+    node = doc.createNode(name, "paintlayer")
+    node.setPixelData(bgra, 0, 0, doc.width(), doc.height())
+    root = doc.rootNode()
+    children = root.childNodes()
+    root.addChildNode(node, children[-1] if children else None)
+    doc.waitForDone()
+    return node
+
+
+def face_document(selection=True):
+    """The demo portrait as layers face, sketch, color, and its mask as the selection."""
+    w, h, face = png_bgra(DEMO / "astronaut.png")
+    doc = new_document(w, h, "face")
+    add_layer(doc, "face", face)
+    add_layer(doc, "sketch", png_bgra(DEMO / "sketch.png")[2])
+    add_layer(doc, "color", png_bgra(DEMO / "color.png")[2])
+    if selection:
+        sel = Selection()
+        sel.setPixelData(png_gray(DEMO / "mask.png"), 0, 0, w, h)
+        doc.setSelection(sel)
+    return doc
+
+
+def top_layers(doc):
+    """The root's layers, bottom to top (not the global selection's "Selection Mask")."""
+    return [n for n in doc.rootNode().childNodes() if not n.type().endswith("mask")]
+
+
+def names(doc):
+    return [n.name() for n in top_layers(doc)]
+
+
+def snapshot(doc):
+    """Every layer (bottom to top): name, type, sha256 of its pixels over the canvas."""
+    w, h = doc.width(), doc.height()
+    out = []
+    for node in top_layers(doc):
+        data = bytes(node.pixelData(0, 0, w, h))
+        out.append([node.name(), node.type(), hashlib.sha256(data).hexdigest()])
+    sel = doc.selection()
+    if sel is not None:
+        data = bytes(sel.pixelData(0, 0, w, h))
+        out.append(["(selection)", "selection", hashlib.sha256(data).hexdigest()])
+    return out
+
+
+def dump(name, data):
+    (workdir() / name).write_bytes(data)
+
+
+def bounds(node):
+    r = node.bounds()
+    return [r.x(), r.y(), r.width(), r.height()]
+
+
+def rgba_at(doc, name, points):
+    """Krita's own reading (a QImage of the projection) of pixels of one layer, shown
+    alone in a copy of the document: independent of any assumption about byte order."""
+    alone = doc.clone()
+    for node in top_layers(alone):
+        if node.name() != name:
+            node.remove()
+    alone.refreshProjection()
+    alone.waitForDone()
+    image = alone.projection(0, 0, alone.width(), alone.height())
+    colors = [image.pixelColor(x, y) for x, y in points]
+    alone.close()
+    return [[c.red(), c.green(), c.blue(), c.alpha()] for c in colors]
+
+
+# -- driving the controller like the event loop does ---------------------------------------
+
+
+def new_controller():
+    """A fresh Controller of the staged plug-in (what job.controller() makes for Krita)."""
+    from sketchfill import job
+
+    return job.Controller(Path(job.__file__).parent)
+
+
+def run_until_finished(ctrl, start, timeout=60.0, on_progress=None):
+    """Call start() (which begins an edit) and run a Qt event loop until the controller
+    finishes, recording what it told the user and how smoothly the loop kept turning."""
+    record = {"progress": [], "notices": [], "states": [], "ticks": 0, "max_gap_ms": 0.0}
+    loop = QEventLoop()
+    last = [time.monotonic()]
+
+    def tick():
+        now = time.monotonic()
+        record["max_gap_ms"] = max(record["max_gap_ms"], (now - last[0]) * 1000)
+        last[0] = now
+        record["ticks"] += 1
+
+    def progressed(fraction, text):
+        record["progress"].append([round(fraction, 3), text])
+        if on_progress is not None:
+            on_progress(fraction, text)
+
+    def finished(outcome):
+        record["outcome"] = outcome
+        loop.quit()
+
+    # An independent timer: if anything blocked the GUI thread, its ticks would stall.
+    beat = QTimer()
+    beat.setInterval(20)
+    beat.timeout.connect(tick)
+    connections = [
+        (ctrl.progressed, progressed),
+        (ctrl.notice, lambda text, error: record["notices"].append([text, error])),
+        (ctrl.stateChanged, lambda state: record["states"].append(state)),
+        (ctrl.finished, finished),
+    ]
+    for signal, slot in connections:
+        signal.connect(slot)
+    t0 = time.monotonic()
+    beat.start()
+    try:
+        started = start()
+        record["started"] = started
+        if ctrl.busy:
+            QTimer.singleShot(int(timeout * 1000), loop.quit)
+            loop.exec_()
+    finally:
+        beat.stop()
+        for signal, slot in connections:
+            signal.disconnect(slot)
+    record["seconds"] = round(time.monotonic() - t0, 3)
+    record["state_after"] = ctrl.state
+    record["busy_after"] = ctrl.busy
+    record["outcome"] = record.get("outcome", "timeout" if ctrl.busy else None)
+    record["last_notice"] = ctrl.last_notice
+    return record
+
+
+def _new_layers(before, doc):
+    known = {n for n, _, _ in before}
+    return [n for n in top_layers(doc) if n.name() not in known]
+
+
+# -- scenarios -----------------------------------------------------------------------------
+
+
+def face_edit(args):
+    """args: [model, depth]: the document is converted to that colour space before the
+    edit (RGBA keeps its sRGB curve, so 8 -> 16 bit -> 8 is exact)."""
+    model, depth = args
+    doc = face_document()
+    w, h = doc.width(), doc.height()
+    for node in top_layers(doc):  # the inputs, for the reference edit in pytest
+        dump(f"{node.name()}.bgra", bytes(node.pixelData(0, 0, w, h)))
+    dump("selection.l", bytes(doc.selection().pixelData(0, 0, w, h)))
+    profile8 = doc.colorProfile()
+    converted = (model, depth) != ("RGBA", "U8")
+    if converted:
+        doc.setColorSpace(model, depth, profile8 if model == "RGBA" else "")
+        doc.waitForDone()
+    before = snapshot(doc)
+    ctrl = new_controller()
+    ctrl.options.seed = FACE_SEED
+    record = run_until_finished(ctrl, lambda: ctrl.generate(doc))
+    after = snapshot(doc)
+    new = _new_layers(before, doc)
+    info = {
+        "depth": [doc.colorModel(), doc.colorDepth()],
+        "before": before,
+        "after": after,
+        "layers_after": names(doc),
+        "new": [[n.name(), n.type(), n.colorModel(), n.colorDepth(), bounds(n)] for n in new],
+        "record": record,
+        "history": [e.label() for e in ctrl.history.entries],
+    }
+    if len(new) == 1:
+        x, y, bw, bh = bounds(new[0])
+        read = doc
+        if converted:  # read the result back through an 8-bit RGBA copy
+            read = doc.clone()
+            read.setColorSpace("RGBA", "U8", profile8)
+            read.waitForDone()
+        node = read.nodeByName(new[0].name())
+        dump("result.bgra", bytes(node.pixelData(x, y, bw, bh)))
+        patch = ctrl.history[0].patch
+        info["history_patch"] = [patch.x, patch.y, patch.width, patch.height, patch.seed]
+        dump("history.bgra", patch.bgra)
+        if read is not doc:
+            read.close()
+    doc.close()
+    return info
+
+
+def _pattern_document():
+    """64x48, B,G,R,A built by hand so every channel is told apart:
+    image: R = 40 + 3x, G = 100 + 2y, B = 220 - 2x (never equal to each other);
+    mask: OPAQUE, black with an orange (R 255, G 110, B 0) block whose top-left 4x4 corner
+    is cut out. The engine reads an opaque mask by brightness (luma 0.299 R + 0.587 G +
+    0.114 B): orange is 141 (regenerate), the same bytes taken as R,G,B,A would be
+    B 255, G 110, R 0 = 94 (keep) -- a wrong byte order leaves an empty mask;
+    color: red (R 220, G 40, B 10) over the block, transparent elsewhere."""
+    w, h = 64, 48
+    bx, by, bw, bh = 20, 10, 16, 12
+    image, mask, color = bytearray(), bytearray(), bytearray()
+    for y in range(h):
+        for x in range(w):
+            image += bytes((220 - 2 * x, 100 + 2 * y, 40 + 3 * x, 255))
+            inside = bx <= x < bx + bw and by <= y < by + bh
+            corner = x < bx + 4 and y < by + 4
+            mask += bytes((0, 110, 255, 255)) if inside and not corner else bytes((0, 0, 0, 255))
+            dab = bx - 4 <= x < bx + bw + 4 and by - 4 <= y < by + bh + 4
+            color += bytes((10, 40, 220, 255)) if dab else bytes(4)
+    doc = new_document(w, h, "channels")
+    add_layer(doc, "image", bytes(image))
+    add_layer(doc, "mask", bytes(mask))
+    add_layer(doc, "color", bytes(color))
+    return doc
+
+
+def channel_order(args):
+    doc = _pattern_document()
+    before = snapshot(doc)
+    ctrl = new_controller()
+    record = run_until_finished(ctrl, lambda: ctrl.generate(doc))
+    new = _new_layers(before, doc)
+    info = {"record": record, "before": before, "after": snapshot(doc)}
+    info["new"] = [[n.name(), bounds(n)] for n in new]
+    info["layers_after"] = names(doc)
+    if len(new) == 1:
+        x, y, w, h = bounds(new[0])
+        dump("result.bgra", bytes(new[0].pixelData(x, y, w, h)))
+        image = doc.nodeByName("image")
+        dump("image.bgra", bytes(image.pixelData(x, y, w, h)))
+        inside, corner = rgba_at(doc, new[0].name(), [(30, 18), (21, 11)])
+        info["qcolor_inside"], info["qcolor_corner"] = inside, corner
+    doc.close()
+    return info
+
+
+def cancel_then_generate(args):
+    """Against the slow engine (~2 s an edit): 2 variations cancelled mid-way through the
+    first (no layer, idle again); then, on the same controller, 2 variations cancelled
+    mid-way through the second: the first result stays."""
+    doc = face_document()
+    before = snapshot(doc)
+    ctrl = new_controller()
+    ctrl.options.variations = 2
+    cancelled_at = []
+
+    def cancel_when(marker):
+        def on_progress(fraction, text):
+            if marker in text and not cancelled_at:
+                cancelled_at.append(time.monotonic())
+                ctrl.cancel()
+
+        return on_progress
+
+    first = run_until_finished(
+        ctrl, lambda: ctrl.generate(doc), on_progress=cancel_when("1/2: generate")
+    )
+    first["cancel_to_idle_s"] = round(time.monotonic() - cancelled_at[0], 3)
+    info = {
+        "cancel": first,
+        "layers_after_cancel": names(doc),
+        "unchanged_after_cancel": snapshot(doc) == before,
+        "history_after_cancel": len(ctrl.history),
+    }
+    cancelled_at.clear()
+    info["second"] = run_until_finished(
+        ctrl, lambda: ctrl.generate(doc), on_progress=cancel_when("2/2: generate")
+    )
+    info["new_after_second"] = [n.name() for n in _new_layers(before, doc)]
+    info["history_after_second"] = [e.patch.seed for e in ctrl.history.entries]
+    doc.close()
+    return info
+
+
+def plain_errors(args):
+    """args: client.json paths: [engine down + auto-start off, auto-start of a command that
+    exits at once]. Also a document with nothing to regenerate."""
+    out = {}
+    doc = face_document()
+    before = snapshot(doc)
+    for name, config in zip(("down", "autostart_fails"), args):
+        use_config(config)
+        ctrl = new_controller()
+        out[name] = run_until_finished(ctrl, lambda c=ctrl: c.generate(doc))
+    out["unchanged"] = snapshot(doc) == before
+    out["layers_after"] = names(doc)
+    doc.close()
+    bare = face_document(selection=False)
+    ctrl = new_controller()
+    out["no_mask"] = run_until_finished(ctrl, lambda: ctrl.generate(bare))
+    out["no_mask_layers"] = names(bare)
+    out["no_document"] = run_until_finished(ctrl, lambda: ctrl.generate(None))
+    bare.close()
+    return out
+
+
+def edit_with_configs(args):
+    """One face edit per client.json in args, each with a fresh controller."""
+    doc = face_document()
+    before = snapshot(doc)
+    out = {"runs": []}
+    for config in args:
+        use_config(config)
+        ctrl = new_controller()
+        out["runs"].append(run_until_finished(ctrl, lambda c=ctrl: c.generate(doc)))
+    out["unchanged"] = snapshot(doc) == before
+    out["layers_after"] = names(doc)
+    doc.close()
+    return out
+
+
+def variations_and_history(args):
+    """Three variations from a fixed seed, two from random seeds, one more variation (the
+    action's call), then the newest result put back."""
+    doc = face_document()
+    ctrl = new_controller()
+    out = {}
+    ctrl.options.seed, ctrl.options.variations = 500, 3
+    out["fixed"] = run_until_finished(ctrl, lambda: ctrl.generate(doc))
+    out["after_fixed"] = names(doc)
+    ctrl.options.seed, ctrl.options.variations = None, 2
+    out["random"] = run_until_finished(ctrl, lambda: ctrl.generate(doc))
+    ctrl.options.seed, ctrl.options.variations = 500, 1
+    out["one_more"] = run_until_finished(
+        ctrl, lambda: ctrl.generate(doc, count=1, random_seed=True)
+    )
+    out["layers"] = names(doc)
+    out["history"] = [e.patch.seed for e in ctrl.history.entries]
+    newest = ctrl.history[0].patch
+    layer = ctrl.put_back(doc)
+    out["put_back"] = layer.name() if layer else None
+    out["layers_after_put_back"] = names(doc)
+    if layer is not None:
+        twins = [n for n in top_layers(doc) if n.name() == layer.name()]
+        box = (newest.x, newest.y, newest.width, newest.height)
+        out["put_back_twins"] = len(twins)
+        out["put_back_equal"] = len({bytes(n.pixelData(*box)) for n in twins}) == 1
+        out["put_back_bounds"] = bounds(layer)
+    doc.close()
+    return out
+
+
+def docker_smoke(args):
+    """The docker panel built offscreen: its combos list the layers; clicking Generate runs
+    an edit to the end."""
+    from sketchfill.docker import SketchFillDocker
+
+    doc = face_document()
+    docker = SketchFillDocker()
+    docker.document_source = lambda: doc
+    docker.canvasChanged(None)
+    docker.show()
+    ctrl = docker.controller
+    out = {
+        "combos": {
+            role: [combo.itemText(i) for i in range(combo.count())]
+            for role, combo in docker.roles.items()
+        },
+        "title": docker.windowTitle(),
+    }
+    docker.fixed_seed.setChecked(True)
+    docker.seed.setValue(42)
+    sketch = docker.roles["sketch"]
+    sketch.setCurrentIndex(sketch.findText("None"))
+    out["options"] = {
+        "seed": ctrl.options.seed,
+        "variations": ctrl.options.variations,
+        "sketch": ctrl.options.roles["sketch"].kind,
+    }
+    out["run"] = run_until_finished(ctrl, docker.generate_button.click)
+    out["status"] = docker.status.text()
+    out["progress"] = docker.progress.value()
+    out["generate_enabled"] = docker.generate_button.isEnabled()
+    out["cancel_enabled"] = docker.cancel_button.isEnabled()
+    out["history_items"] = [docker.history.item(i).text() for i in range(docker.history.count())]
+    out["layers"] = names(doc)
+    docker.close()
+    doc.close()
+    return out
+
+
+def autostart(args):
+    """No engine runs; the config lets the plug-in start one, and the edit completes."""
+    doc = face_document()
+    ctrl = new_controller()
+    out = {"run": run_until_finished(ctrl, lambda: ctrl.generate(doc), timeout=120)}
+    out["layers"] = names(doc)
+    doc.close()
+    return out
+
+
+# -- the full GUI (run by the sketchfill_gui_driver plug-in, not kritarunner) --------------
+
+
+def wait(ms):
+    loop = QEventLoop()
+    QTimer.singleShot(ms, loop.quit)
+    loop.exec_()
+
+
+def wait_for(condition, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while not condition() and time.monotonic() < deadline:
+        wait(50)
+    return condition()
+
+
+def noop(args):
+    return "ok"
+
+
+def gui_actions_undo(args):
+    """Krita loaded the real plug-in from its .desktop: the actions exist, the docker is in
+    the window, the Generate action edits the active document, one Edit > Undo removes the
+    result and Redo brings it back; the toggle action hides and shows the panel."""
+    from sketchfill import job
+    from sketchfill.ids import ACTIONS, DOCKER_ID
+
+    app = Krita.instance()
+    window = app.activeWindow()
+    out = {"actions": {aid: app.action(aid) is not None for aid, _ in ACTIONS}}
+    dockers = [d for d in app.dockers() if d.objectName() == DOCKER_ID]
+    out["dockers"] = [type(d).__name__ for d in dockers]
+    doc = face_document()
+    window.addView(doc)
+    out["active"] = wait_for(lambda: app.activeDocument() is not None)
+    # notices also go over the canvas; an error in that slot would only show Krita's
+    # Python error dialog, so call it here where an exception fails the scenario
+    from sketchfill.extension import show_on_canvas
+
+    out["floating_messages"] = hasattr(window.activeView(), "showFloatingMessage")
+    show_on_canvas("SketchFill: test message", False)
+    before, names_before = snapshot(doc), names(doc)
+    ctrl = job.controller()
+    ctrl.options.seed = 77
+    out["record"] = run_until_finished(ctrl, app.action("sketchfill_generate").trigger)
+    out["after_generate"] = names(doc)
+    generated, names_generated = snapshot(doc), names(doc)
+
+    app.action("edit_undo").trigger()
+    wait_for(lambda: names(doc) == names_before)
+    doc.waitForDone()
+    out["after_undo"] = names(doc)
+    out["undo_restores"] = snapshot(doc) == before
+
+    app.action("edit_redo").trigger()
+    wait_for(lambda: names(doc) == names_generated)
+    doc.waitForDone()
+    out["after_redo"] = names(doc)
+    out["redo_restores"] = snapshot(doc) == generated
+
+    if dockers:
+        docker = dockers[0]
+        out["docker_status"] = docker.status.text() if hasattr(docker, "status") else None
+        out["docker_history"] = docker.history.count() if hasattr(docker, "history") else None
+        shown = docker.isVisible()
+        app.action("sketchfill_toggle_docker").trigger()
+        wait(100)
+        hidden = docker.isVisible()
+        app.action("sketchfill_toggle_docker").trigger()
+        wait(100)
+        out["toggle"] = [shown, hidden, docker.isVisible()]
+    return out
+
+
+def without_pyzmq(args):
+    """Krita's Python without pyzmq (PYTHONPATH left without it): the package still loads,
+    registers stand-ins, and the panel says what is missing."""
+    try:
+        import zmq  # noqa: F401
+    except ImportError:
+        pass
+    else:
+        return {"zmq_present": True}
+    import sketchfill
+    from sketchfill import missing
+
+    try:
+        import sketchfill.sketchfill_client.client
+    except ImportError as exc:
+        error = str(exc)
+    panel = missing.missing_docker(error)()
+    return {
+        "zmq_present": False,
+        "package": sketchfill.__name__,
+        "extensions": [type(e).__name__ for e in Krita.instance().extensions()],
+        "panel_text": panel.widget().text(),
+        "panel_title": panel.windowTitle(),
+    }
