@@ -23,6 +23,7 @@ COMMANDS: dict[str, str] = {
     "install-plugins": "sketchfill.commands.install_plugins",
     "demo": "sketchfill.demo",
     "train": "sketchfill.train.loop",
+    "train-bundle": "sketchfill.train.bundle",
     "export": "sketchfill.export",
     "eval": "sketchfill.evaluate",
 }

@@ -1,0 +1,157 @@
+"""`sketchfill eval`: the generator against OpenCV's Telea and Navier-Stokes inpainting.
+
+Each image gets one mask, sketch and colour hint, drawn with the training pipeline from a
+generator seeded by the file name, so they are identical across runs and methods. The model
+runs through the engine's own edit pipeline (edit.run_edit: crop, resize, ONNX Runtime,
+paste back) so it is measured exactly as users get it. Metrics are computed inside the
+mask (see train/metrics.py). This is the only code that may read the held-out faces
+(../shared/data/faces_eval/).
+
+The CLI imports this module to build its parser: heavy imports happen in `run` only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+import sys
+from pathlib import Path
+
+HELP = "evaluate a generator (and OpenCV inpainting baselines) on held-out images"
+METRICS = ("l1", "psnr", "ssim", "perceptual", "sketch_f1", "color_de")
+BASELINES = ("telea", "ns")
+INPAINT_RADIUS = 5
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", required=True, type=Path, help="folder of held-out images")
+    p.add_argument(
+        "--model",
+        default=None,
+        help="model folder or installed name (without it only the baselines run)",
+    )
+    p.add_argument("--json", required=True, type=Path, help="where to write the results")
+    p.add_argument("--limit", type=int, default=None, help="evaluate the first N images only")
+    p.add_argument("--size", type=int, default=512, help="images are square-cropped to this")
+    p.add_argument(
+        "--cache",
+        type=Path,
+        default=None,
+        help="guide cache for the test images' HED ridges and regions",
+    )
+
+
+def image_seed(name: str) -> int:
+    """Per-image seed from the file name: the same inputs in every run and for every method."""
+    return int.from_bytes(hashlib.sha256(name.encode("utf-8")).digest()[:8], "little")
+
+
+def _mean(values: list[float]) -> float | None:
+    finite = [v for v in values if not math.isnan(v)]
+    return round(sum(finite) / len(finite), 4) if finite else None
+
+
+def run(args: argparse.Namespace) -> int:
+    import cv2
+    import numpy as np
+    import torch
+
+    from .edit import EditInputs, apply_patch, run_edit
+    from .modelcard import write_atomic
+    from .runtime import load_generator
+    from .train.dataset import make_sample
+    from .train.guides import load_guides, prepare
+    from .train.hed import edge_map, load_hed
+    from .train.images import list_images, load_square
+    from .train.loop import default_cache
+    from .train.metrics import STLPIPS, color_de, masked_l1, masked_psnr, masked_ssim, sketch_f1
+    from .train.sketches import widen
+
+    images = list_images(args.data)[: args.limit]
+    if not images:
+        print(f"no images in {args.data}", file=sys.stderr)
+        return 2
+    guides = prepare(images, args.cache or default_cache(), args.size)
+    model = load_generator(args.model) if args.model else None
+    methods = (("sketchfill",) if model else ()) + BASELINES
+    hed, lpips = load_hed(), STLPIPS.pretrained()
+    tol = max(2.0, args.size / 128)
+
+    rows = []
+    for i, (path, gfile) in enumerate(zip(images, guides, strict=True), 1):
+        truth = load_square(path, args.size)
+        g = load_guides(gfile)
+        seed = image_seed(path.name)
+        s = make_sample(
+            truth, widen(g.ridges), g.coarse, g.fine, np.random.default_rng(seed), allow_empty=False
+        )
+        mask = s.mask > 0
+        painted = s.painted > 0
+        outputs = {}
+        if model:
+            rgba = np.dstack([truth, np.full(mask.shape, 255, np.uint8)])
+            color = np.dstack(
+                [np.clip(s.color, 0, 255).astype(np.uint8), (painted * 255).astype(np.uint8)]
+            )
+            inputs = EditInputs(rgba, s.mask * 255, (s.sketch * 255).astype(np.uint8), color)
+            outputs["sketchfill"] = apply_patch(rgba, run_edit(model, inputs, seed))[..., :3]
+        bgr = np.ascontiguousarray(truth[..., ::-1])
+        m8 = s.mask * 255
+        outputs["telea"] = cv2.inpaint(bgr, m8, INPAINT_RADIUS, cv2.INPAINT_TELEA)[..., ::-1]
+        outputs["ns"] = cv2.inpaint(bgr, m8, INPAINT_RADIUS, cv2.INPAINT_NS)[..., ::-1]
+        row = {"file": path.name, "mask_area": round(float(mask.mean()), 4)}
+        for name in methods:
+            out = np.ascontiguousarray(outputs[name])
+            with torch.inference_mode():
+                edges = edge_map(hed, out)
+            row[name] = {
+                "l1": masked_l1(out, truth, mask),
+                "psnr": masked_psnr(out, truth, mask),
+                "ssim": masked_ssim(out, truth, mask),
+                "perceptual": lpips.masked(out, truth, mask),
+                "sketch_f1": sketch_f1(edges, s.sketch, mask, tol),
+                "color_de": color_de(out, s.color, painted),
+            }
+        rows.append(row)
+        if sys.stderr.isatty():
+            print(f"\reval {i}/{len(images)}", end="", file=sys.stderr, flush=True)
+    if sys.stderr.isatty():
+        print(file=sys.stderr)
+
+    summary = {m: {k: _mean([r[m][k] for r in rows]) for k in METRICS} for m in methods}
+    result = {
+        "methods": summary,
+        "images": len(rows),
+        "data": str(Path(args.data).resolve()),
+        "size": args.size,
+        "model": model.describe() if model else None,
+        "per_image": [_clean(r) for r in rows],
+    }
+    write_atomic(args.json, (json.dumps(result, indent=2) + "\n").encode("utf-8"))
+    print_table(summary)
+    return 0
+
+
+def _clean(row: dict) -> dict:
+    """Per-image row for JSON: rounded, NaN (no sketch / no paint) as null."""
+
+    def fix(v):
+        if isinstance(v, dict):
+            return {k: fix(x) for k, x in v.items()}
+        if isinstance(v, float):
+            return None if math.isnan(v) else round(v, 4)
+        return v
+
+    return fix(row)
+
+
+def print_table(summary: dict[str, dict[str, float | None]]) -> None:
+    """Methods as rows, metrics as columns (higher is better for psnr/ssim/sketch_f1)."""
+    print(f"{'method':<12}" + "".join(f"{k:>12}" for k in METRICS))
+    for name, vals in summary.items():
+        cells = "".join(
+            f"{'-' if vals[k] is None else format(vals[k], '.4f'):>12}" for k in METRICS
+        )
+        print(f"{name:<12}{cells}")
