@@ -11,6 +11,7 @@ import zmq
 from .. import protocol
 from ..broker import Broker
 from ..client import is_local
+from .serve import curve_problem
 
 HELP = "serve one endpoint from several engines (start them with serve --broker BACKEND)"
 
@@ -33,14 +34,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if bool(args.curve_secret) != bool(args.authorized_clients):
-        print("--curve-secret and --authorized-clients go together", file=sys.stderr)
-        return 2
-    if not is_local(args.endpoint) and not args.curve_secret:
-        print(
-            f"refusing to bind {args.endpoint} without keys (see `sketchfill keys`)",
-            file=sys.stderr,
-        )
+    problem = curve_problem(args, args.endpoint)
+    if problem:
+        print(problem, file=sys.stderr)
         return 2
     if not is_local(args.backend):
         print(

@@ -54,20 +54,26 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
-def run(args: argparse.Namespace) -> int:
+def curve_problem(args: argparse.Namespace, binds: str | None) -> str | None:
+    """What is wrong with the studio-mode options for binding `binds` (None: nothing is
+    bound here), or None when they are fine. Shared with `sketchfill broker`."""
     if bool(args.curve_secret) != bool(args.authorized_clients):
-        print("--curve-secret and --authorized-clients go together", file=sys.stderr)
-        return 2
-    if not args.broker and not is_local(args.endpoint) and not args.curve_secret:
-        print(
-            f"refusing to bind {args.endpoint} without keys: anyone on the network could use "
-            "and read this engine. Make keys with `sketchfill keys` and pass --curve-secret "
-            "and --authorized-clients (see README, studio mode), or bind tcp://127.0.0.1:PORT",
-            file=sys.stderr,
+        return "--curve-secret and --authorized-clients go together"
+    if binds and not is_local(binds) and not args.curve_secret:
+        return (
+            f"refusing to bind {binds} without keys: anyone on the network could use and "
+            "read it. Make keys with `sketchfill keys` and pass --curve-secret and "
+            "--authorized-clients (see README, studio mode), or bind tcp://127.0.0.1:PORT"
         )
-        return 2
     if args.authorized_clients and not Path(args.authorized_clients).is_dir():
-        print(f"--authorized-clients {args.authorized_clients} is not a folder", file=sys.stderr)
+        return f"--authorized-clients {args.authorized_clients} is not a folder"
+    return None
+
+
+def run(args: argparse.Namespace) -> int:
+    problem = curve_problem(args, None if args.broker else args.endpoint)
+    if problem:
+        print(problem, file=sys.stderr)
         return 2
     config = ServeConfig(
         endpoint=args.endpoint,
