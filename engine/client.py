@@ -260,7 +260,10 @@ class Client:
             sock.curve_serverkey = self.curve.server_public
             sock.curve_publickey = self.curve.client_public
             sock.curve_secretkey = self.curve.client_secret
-        self._monitor = sock.get_monitor_socket(zmq.EVENT_DISCONNECTED | _HANDSHAKE_FAILED)
+        # Handshake failures mean refused keys only when there are keys: without CURVE
+        # they are transient (e.g. TCP connecting to itself on a free local port).
+        events = zmq.EVENT_DISCONNECTED | (_HANDSHAKE_FAILED if self.curve else 0)
+        self._monitor = sock.get_monitor_socket(events)
         self._refused = None
         sock.connect(self.endpoint)
         self._sock = sock
