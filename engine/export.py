@@ -38,6 +38,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--version", default=None, help="model version (default: from the step)")
     p.add_argument(
+        "--schedule",
+        default="",
+        help="how the run was trained, in words (phases, resolutions, losses), for the card",
+    )
+    p.add_argument(
+        "--res",
+        type=int,
+        default=None,
+        help="square size the ONNX graph takes (default: the training resolution)",
+    )
+    p.add_argument(
         "--metrics",
         type=Path,
         default=None,

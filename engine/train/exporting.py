@@ -134,7 +134,7 @@ def synthetic_inputs(res: int, n: int, seed: int) -> np.ndarray:
     return np.stack(out)
 
 
-def data_inputs(folder: Path, cache: Path, config: dict, n: int, seed: int) -> np.ndarray:
+def data_inputs(folder: Path, cache: Path, config: dict, res: int, n: int, seed: int) -> np.ndarray:
     """Training-style inputs (real faces, HED sketches, region colours), no augmentation."""
     from .dataset import EditDataset, encode
     from .guides import prepare
@@ -145,7 +145,7 @@ def data_inputs(folder: Path, cache: Path, config: dict, n: int, seed: int) -> n
         raise ExportError(f"no images in {folder}")
     picked = [images[i] for i in np.random.default_rng(seed).permutation(len(images))[:n]]
     guides = prepare(picked, cache, config["guide_size"], quiet=True)
-    ds = EditDataset(picked, guides, config["res"], config["guide_size"], seed, augment=False)
+    ds = EditDataset(picked, guides, res, config["guide_size"], seed, augment=False)
     return np.stack([encode(ds.sample(i)) for i in range(n)])
 
 
@@ -224,7 +224,8 @@ def _publish(staging: Path, target: Path) -> None:
 
 def export(args: argparse.Namespace) -> list[Path]:
     config, step, seconds, state = load_checkpoint(Path(args.checkpoint))
-    res = config["res"]
+    # The generator is fully convolutional: it may serve at another size than it trained.
+    res = args.res or config["res"]
     name = args.name or DEFAULT_MODEL
     version = args.version or f"0.1.0+step{step}"
     gen = Generator(config["width"])
@@ -236,7 +237,7 @@ def export(args: argparse.Namespace) -> list[Path]:
     real = folder.is_dir()
     n = max(args.calib_count, 4) if args.int8 else 2
     if real:
-        inputs = data_inputs(folder, cache, config, n + 4, seed=1234)
+        inputs = data_inputs(folder, cache, config, res, n + 4, seed=1234)
     elif args.int8:
         raise ExportError(
             f"--int8 needs calibration images: {folder} is not a folder (pass --calib-data)"
@@ -293,7 +294,10 @@ def export(args: argparse.Namespace) -> list[Path]:
             "the masked region following the sketch and colour hints.",
             license="Non-commercial research use only: trained on non-commercial research "
             "data (see training.licence).",
-            training=training_summary(config, step, seconds),
+            training={
+                **training_summary(config, step, seconds),
+                **({"schedule": args.schedule} if args.schedule else {}),
+            },
             metrics=metrics,
             extra=extra,
         )
