@@ -76,7 +76,16 @@ def test_cancel_reaches_the_engine_holding_the_edit(cluster):
     front, _ = cluster
     with Client(front) as client:
         rids = [client.submit(edit_request(300, 300)) for _ in range(4)]
-        time.sleep(0.3)
+        # Cancel once both engines are generating (not after a fixed sleep: a fast machine
+        # finishes the first edits before it ends).
+        generating: set[str] = set()
+        deadline = time.monotonic() + 30
+        while len(generating) < 2 and time.monotonic() < deadline:
+            for event in client.poll(0.05):
+                assert event.kind == "progress", event.header
+                if event.header.get("stage") == "generate":
+                    generating.add(event.id)
+        assert len(generating) == 2, "both engines should be generating"
         for rid in rids:
             client.cancel(rid)
         for rid in rids:

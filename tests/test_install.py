@@ -666,20 +666,18 @@ def test_cli_reports_nothing_to_uninstall(tmp_path):
 
 
 def checkout_copy(tmp_path: Path) -> Path:
-    """The files install.sh uses, copied, with placeholder plug-ins where the real ones are
-    not written yet (never in the repository itself)."""
+    """The files a clean clone has (tracked or not ignored), copied: ignored build outputs
+    and big local files must not make install.sh pass here and fail on a fresh clone."""
     repo = tmp_path / "checkout"
-    repo.mkdir()
-    for name in ("pyproject.toml", "README.md"):
-        shutil.copy(REPO / name, repo / name)
-    ignore = shutil.ignore_patterns("__pycache__", "*.egg-info")
-    for name in ("engine", "plugin_gimp", "plugin_krita", "installers", "models"):
-        shutil.copytree(REPO / name, repo / name, ignore=ignore)
-    if not (repo / "plugin_gimp/sketchfill/sketchfill.py").exists():
-        make(repo / "plugin_gimp/sketchfill/sketchfill.py", "# placeholder\n")
-    if not (repo / "plugin_krita/sketchfill/__init__.py").exists():
-        make(repo / "plugin_krita/sketchfill/__init__.py", "# placeholder\n")
-        make(repo / "plugin_krita/sketchfill.desktop", "[Desktop Entry]\n")
+    listed = subprocess.run(
+        ["git", "-C", str(REPO), "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        check=True,
+        capture_output=True,
+    ).stdout.decode()
+    for name in filter(None, listed.split("\0")):
+        if (REPO / name).is_file():
+            (repo / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / name, repo / name)
     return repo
 
 
