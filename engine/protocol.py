@@ -17,11 +17,10 @@ from typing import Any
 PROTOCOL_VERSION = 1
 DEFAULT_ENDPOINT = "tcp://127.0.0.1:5737"
 
-# Client -> engine operations.
+# Client -> engine operations (the engine also serves one op per tool, see tools.py).
 OP_HELLO = "hello"
 OP_EDIT = "edit"
 OP_CANCEL = "cancel"
-REQUEST_OPS = (OP_HELLO, OP_EDIT, OP_CANCEL)
 # Engine -> client message kinds (a hello is answered with op "hello").
 OP_PROGRESS = "progress"
 OP_RESULT = "result"

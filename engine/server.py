@@ -22,28 +22,19 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import zmq
 import zmq.auth
 
-from . import __version__, layers, protocol
+from . import __version__, layers, protocol, tools
 from .composite import MAX_FEATHER
-from .edit import EditError, run_edit
-from .preprocess import DEFAULT_MARGIN, EditInputs
+from .edit import EditError
+from .preprocess import DEFAULT_MARGIN
 from .protocol import Buffer, Message, ProtocolError
 from .runtime import Cancelled, CancelToken, Model, ModelError, available_threads, load_model
+from .tools import TOOLS, Tool
 
 log = logging.getLogger("sketchfill.server")
 
-IMAGE_LAYOUTS = ("RGBA", "BGRA", "RGB")
-GUIDE_LAYOUTS = ("L", "RGBA", "BGRA")
-COLOR_LAYOUTS = ("RGBA", "BGRA", "RGB")
-EDIT_BUFFERS = {
-    "image": IMAGE_LAYOUTS,
-    "mask": GUIDE_LAYOUTS,
-    "sketch": GUIDE_LAYOUTS,
-    "color": COLOR_LAYOUTS,
-}
 REPLY_LAYOUTS = ("RGBA", "BGRA")
 
 # The routing envelope of a client: its identity on our ROUTER, or, behind a broker, the
@@ -54,7 +45,9 @@ Peer = tuple[bytes, ...]
 @dataclass
 class ServeConfig:
     endpoint: str = protocol.DEFAULT_ENDPOINT
+    # The edit model (folder or name); other tools' models by task, else their defaults.
     model: str | None = None
+    models: dict[str, str] = field(default_factory=dict)
     threads: int | None = None
     workers: int = 1
     # Largest rectangle one edit may send (the region around the mask, or the canvas).
@@ -84,6 +77,7 @@ class ServeConfig:
 class Job:
     peer: Peer
     id: str
+    tool: Tool
     message: Message
     region: protocol.Box
     seed: int
@@ -97,11 +91,12 @@ class Job:
 
 
 class ModelSlot:
-    """The engine's model, loaded once; a missing model is looked for again on the next
-    edit, so installing one does not need an engine restart."""
+    """A tool's model, loaded once; a missing model is looked for again on the next
+    request, so installing one does not need an engine restart."""
 
-    def __init__(self, config: ServeConfig):
+    def __init__(self, config: ServeConfig, tool: Tool):
         self._config = config
+        self._tool = tool
         self._lock = threading.Lock()
         self._model: Model | None = None
         self._error: ModelError | None = None
@@ -126,22 +121,27 @@ class ModelSlot:
         return None, {"code": error.code, "message": error.message} if error else None
 
     def _load_locked(self) -> None:
+        tool, config = self._tool, self._config
+        name = config.model if tool is tools.EDIT and config.model else None
+        name = name or config.models.get(tool.task, tool.default_model)
         try:
             self._model = load_model(
-                self._config.model, threads=self._config.threads, warmup=self._config.warmup
+                name, task=tool.task, threads=config.threads, warmup=config.warmup
             )
             self._error = None
-            log.info("model %s %s loaded", self._model.card.name, self._model.card.version)
+            log.info(
+                "%s model %s %s loaded", tool.op, self._model.card.name, self._model.card.version
+            )
         except ModelError as exc:
             self._error = exc
-            log.warning("no usable model: %s", exc.message)
+            log.warning("no usable %s model: %s", tool.op, exc.message)
 
 
 class Engine:
     def __init__(self, config: ServeConfig, context: zmq.Context | None = None):
         self.config = config
         self._ctx = context or zmq.Context.instance()
-        self._models = ModelSlot(config)
+        self._models = {tool.op: ModelSlot(config, tool) for tool in TOOLS.values()}
         self._cond = threading.Condition()
         self._queue: deque[Job] = deque()
         self._jobs: dict[tuple[Peer, str], Job] = {}
@@ -155,7 +155,8 @@ class Engine:
     # -- lifecycle ---------------------------------------------------------------------
 
     def serve_forever(self) -> None:
-        self._models.load()
+        for slot in self._models.values():
+            slot.load()
         router = self._ctx.socket(zmq.ROUTER)
         router.setsockopt(zmq.LINGER, 0)
         authenticator = self._secure(router) if self.config.curve else None
@@ -291,32 +292,47 @@ class Engine:
                 self._reply(router, peer, self._hello(message.id))
             elif op == protocol.OP_CANCEL:
                 self._cancel(router, peer, message)
-            elif op == protocol.OP_EDIT:
-                self._accept_edit(router, peer, message)
+            elif op in TOOLS:
+                self._accept(router, peer, message, TOOLS[op])
             else:
+                known = ", ".join([protocol.OP_HELLO, protocol.OP_CANCEL, *TOOLS])
                 raise ProtocolError(
                     protocol.BAD_REQUEST,
-                    f"unknown op {op!r}; this engine knows {', '.join(protocol.REQUEST_OPS)}",
+                    f"unknown op {op!r}; this engine knows {known}",
                     message.id,
                 )
         except ProtocolError as exc:
             self._reply(router, peer, protocol.error_header(exc.code, exc.message, exc.request_id))
 
     def _hello(self, request_id: str | None) -> dict[str, Any]:
-        model, model_error = self._models.describe()
+        described = {op: slot.describe() for op, slot in self._models.items()}
+        model, model_error = described[tools.EDIT.op]
         with self._cond:
             queued = len(self._queue)
         return {
             "op": protocol.OP_HELLO,
             "id": request_id,
             "engine": self._identity(),
+            # The edit tool's model and context at the top level; every tool's below.
             "model": model,
             "model_error": model_error,
+            "tools": {
+                op: {
+                    "model": m,
+                    "model_error": err,
+                    "buffers": TOOLS[op].describe(),
+                    "context": {
+                        "margin": self.config.margin,
+                        "min_side": m["resolution"] if m else 0,
+                    },
+                }
+                for op, (m, err) in described.items()
+            },
             "device": "cpu",
             "threads": self.config.threads or available_threads(),
             "workers": self.config.workers,
             "queued": queued,
-            "ops": list(protocol.REQUEST_OPS),
+            "ops": [protocol.OP_HELLO, protocol.OP_CANCEL, *TOOLS],
             "heartbeat": self.config.heartbeat,
             "curve": self.config.curve,
             "limits": {
@@ -380,8 +396,8 @@ class Engine:
             self._announce_positions(lambda p, h: self._reply(router, p, h))
         return job
 
-    def _accept_edit(self, router: zmq.Socket, peer: Peer, message: Message) -> None:
-        job = self._check_edit(peer, message)
+    def _accept(self, router: zmq.Socket, peer: Peer, message: Message, tool: Tool) -> None:
+        job = self._check_request(peer, message, tool)
         with self._cond:
             if (peer, job.id) in self._jobs:
                 raise ProtocolError(
@@ -399,15 +415,15 @@ class Engine:
             self._cond.notify()
         self._reply(router, peer, _progress(job.id, "queued", 0.0, queue_position=position))
 
-    def _check_edit(self, peer: Peer, message: Message) -> Job:
-        """Everything about an edit that the header alone can tell, before it queues."""
+    def _check_request(self, peer: Peer, message: Message, tool: Tool) -> Job:
+        """Everything about a request that the header alone can tell, before it queues."""
         h, rid = message.header, message.id
 
         def bad(text: str, code: str = protocol.BAD_REQUEST) -> ProtocolError:
             return ProtocolError(code, text, rid)
 
         if rid is None:
-            raise bad("an edit needs an id")
+            raise bad(f"{tool.op} needs an id")
         canvas = h.get("canvas")
         if not isinstance(canvas, dict) or not all(
             _is_side(canvas.get(k)) for k in ("width", "height")
@@ -428,14 +444,15 @@ class Engine:
                 f"{self.config.max_pixels} pixels; edit a smaller area or raise --max-pixels",
                 protocol.TOO_LARGE,
             )
-        for required in ("image", "mask"):
-            if required not in message.buffers:
-                raise bad(f"an edit needs an {required!r} buffer")
+        for name, slot in tool.slots.items():
+            if slot.required and name not in message.buffers:
+                raise bad(f"{tool.op} needs an {name!r} buffer")
         for name, buf in message.buffers.items():
-            if name not in EDIT_BUFFERS:
-                raise bad(f"unknown buffer {name!r}; an edit takes {', '.join(EDIT_BUFFERS)}")
-            if buf.layout not in EDIT_BUFFERS[name]:
-                raise bad(f"buffer {name!r} cannot be {buf.layout}; use {EDIT_BUFFERS[name]}")
+            slot = tool.slots.get(name)
+            if slot is None:
+                raise bad(f"unknown buffer {name!r}; {tool.op} takes {', '.join(tool.slots)}")
+            if buf.layout not in slot.layouts:
+                raise bad(f"buffer {name!r} cannot be {buf.layout}; use {slot.layouts}")
             if (buf.width, buf.height) != (box.width, box.height):
                 raise bad(
                     f"buffer {name!r} is {buf.width}x{buf.height} but the region is "
@@ -456,7 +473,7 @@ class Engine:
         reply_layout = h.get("reply_layout", "RGBA")
         if reply_layout not in REPLY_LAYOUTS:
             raise bad(f"reply_layout must be one of {REPLY_LAYOUTS}")
-        return Job(peer, rid, message, box, seed, float(feather), reply_layout)
+        return Job(peer, rid, tool, message, box, seed, float(feather), reply_layout)
 
     def _announce_positions(self, send: Callable[[bytes, dict[str, Any]], None]) -> None:
         """Tell every waiting client its new place in the queue."""
@@ -504,25 +521,21 @@ class Engine:
         started = time.monotonic()
         try:
             job.token.check()
-            model = self._models.get()
-            result = run_edit(
-                model,
-                _inputs(job),
-                job.seed,
-                job.feather,
-                margin=self.config.margin,
-                progress=progress,
-                cancel=job.token,
+            model = self._models[job.tool.op].get()
+            decoded = job.tool.decode(job.message.buffers)
+            work = tools.Job(
+                decoded, job.seed, job.feather, self.config.margin, progress, job.token
             )
+            result = job.tool.run(model, work)
         except Cancelled:
             return protocol.encode(_cancelled(job.id))
         except (EditError, ModelError, ProtocolError) as exc:
             return protocol.encode(protocol.error_header(exc.code, exc.message, job.id))
         except Exception as exc:
-            log.error("edit %s failed:\n%s", job.id, traceback.format_exc())
+            log.error("%s %s failed:\n%s", job.tool.op, job.id, traceback.format_exc())
             return protocol.encode(
                 protocol.error_header(
-                    protocol.INTERNAL, f"the engine failed on this edit: {exc}", job.id
+                    protocol.INTERNAL, f"the engine failed on this {job.tool.op}: {exc}", job.id
                 )
             )
         patch = layers.from_rgba(result.patch, job.reply_layout)
@@ -543,24 +556,6 @@ class Engine:
             },
         }
         return protocol.encode(header, [Buffer("patch", width, height, job.reply_layout, patch)])
-
-
-def _inputs(job: Job) -> EditInputs:
-    buffers = job.message.buffers
-
-    def array(name: str) -> np.ndarray | None:
-        buf = buffers.get(name)
-        return None if buf is None else layers.as_array(buf.data, buf.width, buf.height, buf.layout)
-
-    image, mask = array("image"), array("mask")
-    sketch, color = array("sketch"), array("color")
-    assert image is not None and mask is not None  # checked before queueing
-    return EditInputs(
-        image=layers.to_rgba(image, buffers["image"].layout),
-        mask=layers.mask_channel(mask, buffers["mask"].layout),
-        sketch=None if sketch is None else layers.stroke_channel(sketch, buffers["sketch"].layout),
-        color=None if color is None else layers.to_rgba(color, buffers["color"].layout),
-    )
 
 
 def _progress(rid: str, stage: str, fraction: float, **extra: Any) -> dict[str, Any]:

@@ -1,0 +1,93 @@
+"""What the engine does to pixels: one Tool per protocol operation.
+
+A tool names the buffers it takes and how each host layer is read, the model task it runs
+and the function that turns the decoded layers into a patch. The server checks, queues,
+cancels and answers requests for every tool alike; `edit` is the first of them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from . import layers
+from .edit import EditInputs, EditResult, Progress, run_edit
+from .protocol import Buffer
+from .runtime import DEFAULT_MODEL, CancelToken, Model
+
+
+@dataclass(frozen=True)
+class Slot:
+    """One input buffer: the wire layouts it may arrive in and how its pixels are read."""
+
+    layouts: tuple[str, ...]
+    decode: Callable[[np.ndarray, str], np.ndarray]
+    required: bool = False
+
+
+@dataclass(frozen=True)
+class Job:
+    """A checked request, ready to run: its layers decoded, region-sized."""
+
+    layers: dict[str, np.ndarray]
+    seed: int
+    feather: float
+    margin: float
+    progress: Progress
+    cancel: CancelToken
+
+
+@dataclass(frozen=True)
+class Tool:
+    op: str  # the protocol operation and the CLI subcommand
+    task: str  # the model card's task
+    default_model: str  # the model folder looked up when none is configured
+    slots: dict[str, Slot]
+    run: Callable[[Model, Job], EditResult]
+
+    def decode(self, buffers: dict[str, Buffer]) -> dict[str, np.ndarray]:
+        out = {}
+        for name, buf in buffers.items():
+            raw = layers.as_array(buf.data, buf.width, buf.height, buf.layout)
+            out[name] = self.slots[name].decode(raw, buf.layout)
+        return out
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            name: {"layouts": list(slot.layouts), "required": slot.required}
+            for name, slot in self.slots.items()
+        }
+
+
+PHOTO = Slot(("RGBA", "BGRA", "RGB"), layers.to_rgba, required=True)
+MASK = Slot(("L", "RGBA", "BGRA"), layers.mask_channel, required=True)
+STROKES = Slot(("L", "RGBA", "BGRA"), layers.stroke_channel)
+PAINT = Slot(("RGBA", "BGRA", "RGB"), layers.to_rgba)
+
+
+def _edit(model: Model, job: Job) -> EditResult:
+    get = job.layers.get
+    inputs = EditInputs(job.layers["image"], job.layers["mask"], get("sketch"), get("color"))
+    return run_edit(
+        model,
+        inputs,
+        job.seed,
+        job.feather,
+        margin=job.margin,
+        progress=job.progress,
+        cancel=job.cancel,
+    )
+
+
+EDIT = Tool(
+    op="edit",
+    task="edit",
+    default_model=DEFAULT_MODEL,
+    slots={"image": PHOTO, "mask": MASK, "sketch": STROKES, "color": PAINT},
+    run=_edit,
+)
+
+TOOLS: dict[str, Tool] = {tool.op: tool for tool in (EDIT,)}
