@@ -26,6 +26,7 @@ COMMANDS: dict[str, str] = {
     "train-bundle": "sketchfill.train.bundle",
     "export": "sketchfill.export",
     "eval": "sketchfill.evaluate",
+    "bench": "sketchfill.bench",
 }
 
 

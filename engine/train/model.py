@@ -92,3 +92,25 @@ class Discriminator(nn.Module):
 
     def forward(self, image: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
         return self.net(torch.cat([image, cond], 1))
+
+
+def generator_from_onnx(path) -> Generator | None:
+    """The exported generator back in PyTorch (eval mode), from the ONNX file's weights:
+    the exporter keeps parameter names, so the same weights run in both. None when the
+    file is not a graph of this Generator (e.g. a test fixture)."""
+    import onnx
+    from onnx import numpy_helper
+
+    weights = {
+        t.name: torch.from_numpy(numpy_helper.to_array(t).copy())
+        for t in onnx.load(str(path)).graph.initializer
+    }
+    first = weights.get("enc1.conv.weight")
+    if first is None:
+        return None
+    gen = Generator(first.shape[0] // 2)
+    try:
+        gen.load_state_dict(weights, strict=True)
+    except RuntimeError:
+        return None
+    return gen.eval()

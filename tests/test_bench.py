@@ -1,0 +1,37 @@
+"""`sketchfill bench` runs end to end (real engine process, real sessions) and reports every
+figure the README quotes; the figures themselves are not judged here."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from train_helpers import tiny_model
+
+pytestmark = pytest.mark.slow
+SKETCHFILL = str(Path(sys.executable).with_name("sketchfill"))
+
+
+def test_bench_quick_reports_every_figure(tmp_path):
+    out = tmp_path / "bench.json"
+    proc = subprocess.run(
+        [SKETCHFILL, "bench", "--model", str(tiny_model()), "--quick", "--json", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "ONNX Runtime vs torch eager" in proc.stdout and "overhead" in proc.stdout
+    report = json.loads(out.read_text())
+    for res in ("256", "512"):
+        row = report["generator"][res]
+        assert row["onnxruntime_fp32"]["median_s"] > 0 and row["torch_eager_fp32"]["median_s"] > 0
+    assert set(report["edit"]) == {"1MP", "12MP"}
+    assert all(math.isfinite(r["overhead"]) for r in report["edit"].values())
+    assert set(report["throughput"]) == {"1", "2", "4"}
+    assert report["first_progress_ms"]["median_ms"] > 0
+    assert report["engine_peak_rss_mb"] > 50
