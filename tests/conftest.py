@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import os
+import shutil
+import subprocess
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,7 +14,13 @@ import numpy as np
 import pytest
 import zmq
 from onnx_fixtures import build_model
+from sketchfill import install
 from sketchfill.server import Engine, ServeConfig
+
+REPO = Path(__file__).resolve().parents[1]
+PYZMQ_WHEELS = Path(
+    os.environ.get("SKETCHFILL_TEST_WHEELS") or Path.home() / ".cache/sketchfill/test-wheels"
+)
 
 
 @pytest.fixture(scope="session")
@@ -64,3 +73,31 @@ def face_like(height: int, width: int, seed: int = 0) -> np.ndarray:
     )
     rgb = (rgb + rng.integers(0, 30, rgb.shape)).clip(0, 255).astype(np.uint8)
     return np.concatenate([rgb, np.full((height, width, 1), 255, np.uint8)], axis=-1)
+
+
+@pytest.fixture(scope="session")
+def wheels(tmp_path_factory) -> Path:
+    """Real pyzmq wheels for this machine and every host Python, downloaded once into a
+    cache outside the repo (the same code path as the installer's own cache)."""
+    here = install.Platform.current(tmp_path_factory.mktemp("data"))
+    try:
+        install.fetch_pyzmq(here, tmp_path_factory.mktemp("w"), wheels=None, cache=PYZMQ_WHEELS)
+    except install.InstallError as exc:
+        pytest.skip(f"no pyzmq wheels for this platform and no network to get them: {exc}")
+    return PYZMQ_WHEELS
+
+
+def checkout_copy(tmp_path: Path) -> Path:
+    """The files a clean clone has (tracked or not ignored), copied: ignored build outputs
+    and big local files must not make the installer pass here and fail on a fresh clone."""
+    repo = tmp_path / "checkout"
+    listed = subprocess.run(
+        ["git", "-C", str(REPO), "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        check=True,
+        capture_output=True,
+    ).stdout.decode()
+    for name in filter(None, listed.split("\0")):
+        if (REPO / name).is_file():
+            (repo / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / name, repo / name)
+    return repo

@@ -21,15 +21,13 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from conftest import checkout_copy
 from sketchfill import install, plugins
 from sketchfill.client import ClientConfig
 from sketchfill.install import FLATPAK, GIMP, KRITA, NATIVE, SNAP, Platform, Settings, Target
 
 REPO = Path(__file__).resolve().parents[1]
 HOST_PYTHONS = ("3.10", "3.11", "3.12", "3.13")  # 3.13: served by the abi3 wheel for 3.12
-PYZMQ_WHEELS = Path(
-    os.environ.get("SKETCHFILL_TEST_WHEELS") or Path.home() / ".cache/sketchfill/test-wheels"
-)
 
 
 # -- fixtures and helpers -------------------------------------------------------------------
@@ -72,18 +70,6 @@ def sources(tmp_path) -> dict[str, Path]:
     make(src / "krita/sketchfill.desktop", "[Desktop Entry]\nX-KDE-Library=sketchfill\n")
     make(src / "krita/sketchfill/__init__.py", "# Krita plug-in placeholder\n")
     return {GIMP: src / "gimp", KRITA: src / "krita"}
-
-
-@pytest.fixture(scope="session")
-def wheels(tmp_path_factory) -> Path:
-    """Real pyzmq wheels for this machine and every host Python, downloaded once into a
-    cache outside the repo (the same code path as the installer's own cache)."""
-    here = Platform.current(tmp_path_factory.mktemp("data"))
-    try:
-        install.fetch_pyzmq(here, tmp_path_factory.mktemp("w"), wheels=None, cache=PYZMQ_WHEELS)
-    except install.InstallError as exc:
-        pytest.skip(f"no pyzmq wheels for this platform and no network to get them: {exc}")
-    return PYZMQ_WHEELS
 
 
 def engine_script(tmp_path: Path) -> Path:
@@ -663,22 +649,6 @@ def test_cli_reports_nothing_to_uninstall(tmp_path):
 
 
 # -- the installer scripts ------------------------------------------------------------------
-
-
-def checkout_copy(tmp_path: Path) -> Path:
-    """The files a clean clone has (tracked or not ignored), copied: ignored build outputs
-    and big local files must not make install.sh pass here and fail on a fresh clone."""
-    repo = tmp_path / "checkout"
-    listed = subprocess.run(
-        ["git", "-C", str(REPO), "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        check=True,
-        capture_output=True,
-    ).stdout.decode()
-    for name in filter(None, listed.split("\0")):
-        if (REPO / name).is_file():
-            (repo / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(REPO / name, repo / name)
-    return repo
 
 
 @pytest.mark.slow

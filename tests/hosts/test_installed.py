@@ -1,0 +1,171 @@
+"""The installed copy in the real hosts: installers/install.sh runs into a temporary HOME
+(a real engine virtual environment, the plug-ins, vendored pyzmq, client.json, the model),
+then GIMP 3 registers and runs the installed plug-in and Krita imports it from the
+installed pykrita folder; each edit auto-starts the INSTALLED engine, with a pyzmq on the
+path that fails to import so only the installer's vendored pyzmq can serve the plug-in.
+
+The shipped model in the copied checkout is the echo fixture, named as the default model:
+its answer is exact, so the pixels prove the whole path."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import checkout_copy
+from onnx_fixtures import build_model
+from sketchfill import install
+from sketchfill.client import Client, EngineError
+
+pytestmark = [pytest.mark.hosts, pytest.mark.slow]
+
+HERE = Path(__file__).resolve().parent
+PROBES = HERE / "probes"
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _hello(endpoint: str, timeout: float = 2.0) -> dict | None:
+    with Client(endpoint) as client:
+        try:
+            return client.hello(timeout)
+        except EngineError:
+            return None
+
+
+def _stop(pid: int) -> None:
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.1)
+    os.kill(pid, signal.SIGKILL)
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory, wheels, host_setup):
+    """install.sh run for a user whose HOME has GIMP 3 and Krita profiles."""
+    tmp = tmp_path_factory.mktemp("installed")
+    repo = checkout_copy(tmp)
+    build_model(repo / "models" / "sketchfill-face", resolution=64)  # replaces any shipped one
+    home = tmp / "home"
+    (home / ".config/GIMP/3.0").mkdir(parents=True)
+    (home / ".local/share/krita").mkdir(parents=True)
+    (home / ".config/kritarc").write_text("[General]\n")
+    bin_dir = tmp / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "gimp-3.0").write_text("")
+    (bin_dir / "gimp-3.0").chmod(0o755)
+    data = home / ".local/share"
+    endpoint = f"tcp://127.0.0.1:{_free_port()}"
+    env = {
+        **os.environ,
+        "HOME": str(home),
+        "XDG_DATA_HOME": str(data),
+        "XDG_CONFIG_HOME": str(home / ".config"),
+        "XDG_CACHE_HOME": str(home / ".cache"),
+        "PATH": f"{bin_dir}:/usr/bin:/bin",
+        "PIP_CACHE_DIR": os.environ.get("PIP_CACHE_DIR") or str(Path.home() / ".cache/pip"),
+    }
+    python = Path(sys.base_prefix) / "bin" / "python3"
+    script = repo / "installers/install.sh"
+    args = ["--python", str(python), "--wheels", str(wheels), "--endpoint", endpoint]
+    done = subprocess.run(
+        [str(script), *args], capture_output=True, text=True, env=env, timeout=600, cwd=tmp
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    info = {
+        "home": home,
+        "data": data,
+        "endpoint": endpoint,
+        "venv": data / "sketchfill/venv",
+        "gimp_plugin": home / ".config/GIMP/3.0/plug-ins/sketchfill",
+        "pykrita": data / "krita/pykrita",
+        "broken_zmq": tmp / "broken-zmq",
+    }
+    broken = info["broken_zmq"] / "zmq"
+    broken.mkdir(parents=True)
+    (broken / "__init__.py").write_text('raise ImportError("the host has no usable pyzmq")\n')
+    yield info
+    hello = _hello(endpoint, 0.5)
+    if hello is not None:
+        _stop(hello["engine"]["pid"])
+
+
+def _installed_engine(info: dict) -> dict:
+    """The engine the plug-in started: answers at the installed endpoint, runs from the
+    installed environment, serves the installed model."""
+    hello = _hello(info["endpoint"])
+    assert hello is not None, f"no engine at {info['endpoint']} after the edit"
+    cmdline = Path(f"/proc/{hello['engine']['pid']}/cmdline").read_bytes().split(b"\0")
+    assert any(str(info["venv"]).encode() in part for part in cmdline), cmdline
+    assert hello["model"]["name"] == "echo"
+    return hello
+
+
+def test_gimp_runs_the_installed_plugin(gimp, installed):
+    """GIMP 3 registers the installed plug-in's procedures and one Generate adds one layer,
+    through the vendored pyzmq and the installed client.json, auto-starting the installed
+    engine (which outlives GIMP: stopped here)."""
+    from test_gimp_plugin import ASTRONAUT, SCRIPTS, check_one_new_layer
+
+    base = Path(sys.base_prefix)
+    if base == Path("/usr") or Path("/usr") in base.parents:
+        pytest.skip(f"the engine's Python lives in {base}, which the GIMP chroot cannot show")
+    plugin = installed["gimp_plugin"]
+    assert (plugin / "client.json").is_file() and (plugin / "vendor").is_dir()
+    os.utime(plugin / "sketchfill.py")  # GIMP queries it afresh, with the broken pyzmq
+    run = gimp(
+        (SCRIPTS / "autostart.py").read_text(),
+        files=[ASTRONAUT],
+        plugin_dirs=[plugin],
+        pythonpath=[SCRIPTS, installed["broken_zmq"]],
+        env={"XDG_DATA_HOME": str(installed["data"])},  # where the engine finds the model
+        binds=[installed["home"], base],
+        timeout=240,
+    ).check()
+    try:
+        r = run.result
+        assert r is not None, run.output[-4000:]
+        check_one_new_layer(r)
+        _installed_engine(installed)
+    finally:
+        hello = _hello(installed["endpoint"], 0.5)
+        if hello is not None:
+            _stop(hello["engine"]["pid"])
+
+
+def test_krita_imports_the_installed_plugin(krita, installed):
+    """Krita (5.1.5, the host's) imports the plug-in from the installed pykrita folder with
+    only the vendored pyzmq, and an edit auto-starts the installed engine."""
+    pykrita = installed["pykrita"]
+    assert (pykrita / "sketchfill.desktop").is_file()
+    assert install.kritarc_enabled((installed["home"] / ".config/kritarc").read_bytes())
+    args = [str(pykrita), str(installed["broken_zmq"]), str(PROBES / "krita_plugin")]
+    env = {"XDG_DATA_HOME": str(installed["data"])}  # where the engine finds the model
+    try:
+        v = krita(PROBES / "installed", "installed_probe", "installed_edit", args, env=env)
+        r = v.check().value
+        assert r["run"]["outcome"] == "done", r["run"]
+        assert "SketchFill seed" in " ".join(r["layers"]), r["layers"]
+        assert Path(r["plugin_file"]).is_relative_to(pykrita), r["plugin_file"]
+        assert Path(r["zmq_file"]).is_relative_to(pykrita / "sketchfill" / "vendor"), r["zmq_file"]
+        _installed_engine(installed)
+    finally:
+        hello = _hello(installed["endpoint"], 0.5)
+        if hello is not None:
+            _stop(hello["engine"]["pid"])
