@@ -4,56 +4,26 @@ then GIMP 3 registers and runs the installed plug-in and Krita imports it from t
 installed pykrita folder; each edit auto-starts the INSTALLED engine, with a pyzmq on the
 path that fails to import so only the installer's vendored pyzmq can serve the plug-in.
 
-The shipped model in the copied checkout is the echo fixture, named as the default model:
-its answer is exact, so the pixels prove the whole path."""
+The shipped model in the copied checkout is the echo fixture under the default model's
+name: the engine's hello then shows that the installed copy of it was served."""
 
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 from conftest import checkout_copy
 from onnx_fixtures import build_model
 from sketchfill import install
-from sketchfill.client import Client, EngineError
+from test_gimp_plugin import ASTRONAUT, SCRIPTS, _free_port, _hello, _stop, check_one_new_layer
 
 pytestmark = [pytest.mark.hosts, pytest.mark.slow]
 
 HERE = Path(__file__).resolve().parent
 PROBES = HERE / "probes"
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _hello(endpoint: str, timeout: float = 2.0) -> dict | None:
-    with Client(endpoint) as client:
-        try:
-            return client.hello(timeout)
-        except EngineError:
-            return None
-
-
-def _stop(pid: int) -> None:
-    os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return
-        time.sleep(0.1)
-    os.kill(pid, signal.SIGKILL)
 
 
 @pytest.fixture(scope="module")
@@ -109,7 +79,7 @@ def installed(tmp_path_factory, wheels, host_setup):
 def _installed_engine(info: dict) -> dict:
     """The engine the plug-in started: answers at the installed endpoint, runs from the
     installed environment, serves the installed model."""
-    hello = _hello(info["endpoint"])
+    hello = _hello(info["endpoint"], 2.0)
     assert hello is not None, f"no engine at {info['endpoint']} after the edit"
     cmdline = Path(f"/proc/{hello['engine']['pid']}/cmdline").read_bytes().split(b"\0")
     assert any(str(info["venv"]).encode() in part for part in cmdline), cmdline
@@ -121,8 +91,6 @@ def test_gimp_runs_the_installed_plugin(gimp, installed):
     """GIMP 3 registers the installed plug-in's procedures and one Generate adds one layer,
     through the vendored pyzmq and the installed client.json, auto-starting the installed
     engine (which outlives GIMP: stopped here)."""
-    from test_gimp_plugin import ASTRONAUT, SCRIPTS, check_one_new_layer
-
     base = Path(sys.base_prefix)
     if base == Path("/usr") or Path("/usr") in base.parents:
         pytest.skip(f"the engine's Python lives in {base}, which the GIMP chroot cannot show")
