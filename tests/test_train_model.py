@@ -125,7 +125,7 @@ def test_time_limit_stops_cleanly_with_a_checkpoint():
     # Generous bound: the check is that it stops on the limit, not how fast a loaded CPU is.
     assert elapsed < 90, f"ran {elapsed:.0f} s past a 24 s limit"
     step = torch.load(out / LAST, weights_only=True)["step"]
-    assert 2 <= step < 100000
+    assert 1 <= step < 100000  # a loaded CPU may fit only one step in the limit
     assert "time limit" in proc.stderr
 
 
