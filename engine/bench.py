@@ -5,7 +5,8 @@ absolute times drift:
 - generator latency at 256 and 512 with ONNX Runtime (as the engine runs it) and with
   PyTorch eager on the same weights (when torch is installed), fp32 and int8 if exported;
 - one edit of a 512-px masked region on canvases of 1-50 megapixels, through a real engine
-  process over ZeroMQ against the same edit in process (the protocol's overhead);
+  process over ZeroMQ against the same edit in process (the protocol's overhead), the two
+  interleaved run by run;
 - throughput with 1, 2 and 4 concurrent clients, time to the first progress event, and
   the engine process's peak memory.
 """
@@ -74,17 +75,26 @@ def run(args: argparse.Namespace) -> int:
 # -- measurements --------------------------------------------------------------------------
 
 
-def timed(fn: Callable[[], object], repeat: int, warmup: int = 2) -> dict[str, float]:
+def timed_pair(
+    fns: dict[str, Callable[[], object]], repeat: int, warmup: int = 2
+) -> dict[str, dict[str, float]]:
+    """Median and p95 of each function, the runs interleaved (a, b, a, b, ...) so that
+    drift in the machine's speed (clock, other load) falls on all of them alike."""
     for _ in range(warmup):
-        fn()
-    samples = []
+        for fn in fns.values():
+            fn()
+    samples: dict[str, list[float]] = {name: [] for name in fns}
     for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - t0)
-    samples.sort()
-    p95 = samples[min(len(samples) - 1, round(0.95 * (len(samples) - 1)))]
-    return {"median_s": statistics.median(samples), "p95_s": p95}
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            samples[name].append(time.perf_counter() - t0)
+    out = {}
+    for name, runs in samples.items():
+        runs.sort()
+        p95 = runs[min(len(runs) - 1, round(0.95 * (len(runs) - 1)))]
+        out[name] = {"median_s": statistics.median(runs), "p95_s": p95}
+    return out
 
 
 def generator_latency(folder: Path, threads: int, repeat: int) -> dict[str, Any]:
@@ -98,14 +108,20 @@ def generator_latency(folder: Path, threads: int, repeat: int) -> dict[str, Any]
         sources["int8"] = int8
     eager = _torch_eager(folder / "model.onnx", threads)
     for res in (256, 512):
-        row: dict[str, Any] = {}
         x = np.random.default_rng(0).standard_normal((1, 9, res, res)).astype(np.float32)
         feed = {"input": x}
+        runs: dict[str, Callable[[], object]] = {}
         for kind, path in sources.items():
             session = _session_at(path, res, session_options(threads))
-            row[f"onnxruntime_{kind}"] = timed(lambda s=session, f=feed: s.run(None, f), repeat)
+            runs[f"onnxruntime_{kind}"] = lambda s=session, f=feed: s.run(None, f)
         if eager is not None:
-            row["torch_eager_fp32"] = timed(lambda x=x: eager(x), repeat)
+            runs["torch_eager_fp32"] = lambda x=x: eager(x)
+        # One after another, not interleaved: PyTorch's OpenMP threads spin on after a run
+        # and would slow whatever runs next.
+        row: dict[str, Any] = {}
+        for name, fn in runs.items():
+            row.update(timed_pair({name: fn}, repeat))
+        if eager is not None:
             row["ort_speedup_vs_torch"] = (
                 row["torch_eager_fp32"]["median_s"] / row["onnxruntime_fp32"]["median_s"]
             )
@@ -189,13 +205,15 @@ def edit_overhead(model: Model, endpoint: str, canvases, repeat: int) -> dict[st
         hello = client.hello(5)
         for mp in canvases:
             inputs = canvas_inputs(mp)
-            local = timed(lambda i=inputs: run_edit(model, i, seed=1), repeat)
-            remote = timed(lambda i=inputs: client.edit(request_for(i, hello, 1)), repeat)
-            out[f"{mp}MP"] = {
-                "in_process": local,
-                "engine": remote,
-                "overhead": remote["median_s"] / local["median_s"] - 1.0,
-            }
+            t = timed_pair(
+                {
+                    "in_process": lambda i=inputs: run_edit(model, i, seed=1),
+                    "engine": lambda i=inputs: client.edit(request_for(i, hello, 1)),
+                },
+                repeat,
+            )
+            overhead = t["engine"]["median_s"] / t["in_process"]["median_s"] - 1.0
+            out[f"{mp}MP"] = {**t, "overhead": overhead}
     return out
 
 
