@@ -34,6 +34,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--json", required=True, type=Path, help="where to write the results")
     p.add_argument("--limit", type=int, default=None, help="evaluate the first N images only")
+    p.add_argument(
+        "--grid",
+        type=Path,
+        help="also write a PNG sheet of the first --grid-rows images: erased input, sketch, "
+        "colour, each method's output, truth (keep it out of the repository when the "
+        "photos' licences say so)",
+    )
+    p.add_argument("--grid-rows", type=int, default=8, help="rows of the --grid sheet")
     p.add_argument("--size", type=int, default=512, help="images are square-cropped to this")
     p.add_argument(
         "--cache",
@@ -79,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
     hed, lpips = load_hed(), STLPIPS.pretrained()
     tol = max(2.0, args.size / 128)
 
-    rows = []
+    rows, sheet = [], []
     for i, (path, gfile) in enumerate(zip(images, guides, strict=True), 1):
         truth = load_square(path, args.size)
         g = load_guides(gfile)
@@ -115,6 +123,8 @@ def run(args: argparse.Namespace) -> int:
                 "color_de": color_de(out, s.color, painted),
             }
         rows.append(row)
+        if args.grid and len(sheet) < args.grid_rows:
+            sheet.append(sheet_row(truth, s, [outputs[m] for m in methods]))
         if sys.stderr.isatty():
             print(f"\reval {i}/{len(images)}", end="", file=sys.stderr, flush=True)
     if sys.stderr.isatty():
@@ -130,8 +140,36 @@ def run(args: argparse.Namespace) -> int:
         "per_image": [_clean(r) for r in rows],
     }
     write_atomic(args.json, (json.dumps(result, indent=2) + "\n").encode("utf-8"))
+    if sheet:
+        grid = np.concatenate(sheet, 0)
+        ok, png = cv2.imencode(".png", np.ascontiguousarray(grid[..., ::-1]))
+        if ok:
+            write_atomic(args.grid, png.tobytes())
+            print(
+                f"grid ({' | '.join(['input', 'sketch', 'colour', *methods, 'truth'])}): "
+                f"{args.grid}"
+            )
     print_table(summary)
     return 0
+
+
+def sheet_row(truth, sample, outputs, tile: int = 256):
+    """One row of the --grid sheet, each picture `tile` px: the erased photo (grey where
+    masked), the sketch over the mask, the colour hint, the outputs, the truth."""
+    import cv2
+    import numpy as np
+
+    m = (sample.mask > 0)[..., None]
+    painted = (sample.painted > 0)[..., None]
+    erased = np.where(m, 128, truth)
+    sketch = (255 - 55 * m - 200 * sample.sketch[..., None]).repeat(3, -1)
+    color = np.where(painted, np.clip(sample.color, 0, 255), 128)
+    pictures = [erased, sketch, color, *outputs, truth]
+    small = [
+        cv2.resize(np.asarray(p, np.float32), (tile, tile), interpolation=cv2.INTER_AREA)
+        for p in pictures
+    ]
+    return np.concatenate(small, 1).round().clip(0, 255).astype(np.uint8)
 
 
 def _clean(row: dict) -> dict:

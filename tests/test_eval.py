@@ -8,6 +8,7 @@ import json
 import math
 
 import numpy as np
+from PIL import Image
 from sketchfill import evaluate
 from sketchfill.train.metrics import color_de, masked_psnr, sketch_f1
 from train_helpers import SIZE, cache_dir, small_faces, tiny_model
@@ -48,7 +49,13 @@ def test_eval_compares_the_model_with_opencv(tmp_path, capsys):
     assert result["images"] == 2 and len(result["per_image"]) == 2
     assert result["model"]["name"] == "tiny"
     # Same masks, sketches and colours every run: the deterministic baselines repeat exactly.
-    assert _eval(second) == 0
+    grid = tmp_path / "grid.png"
+    assert _eval(second, "--grid", str(grid), "--grid-rows", "1") == 0
+    sheet = np.asarray(Image.open(grid))
+    assert sheet.shape == (256, 6 * 256, 3)  # input, sketch, colour, telea, ns, truth
+    truth = sheet[:, 5 * 256 :].astype(int)
+    assert np.abs(sheet[:, 3 * 256 : 4 * 256].astype(int) - truth).mean() < 20  # telea
+    assert np.abs(sheet[:, :256].astype(int) - truth).mean() > 1  # erased where masked
     again = json.loads(second.read_text())
     assert set(again["methods"]) == {"telea", "ns"}
     assert again["methods"]["telea"] == result["methods"]["telea"]
