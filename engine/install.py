@@ -664,9 +664,13 @@ class Transaction:
             self.created.append(d)
 
     def scratch(self, parent: Path, label: str) -> Path:
-        """A fresh staging folder in `parent` (same file system as what it will replace)."""
-        self.mkdirs(parent)
+        """A staging folder in `parent` (same file system as what it will replace), made
+        once per transaction: several things staged for one folder (e.g. two models) share
+        it under their own names."""
         path = parent / f".sketchfill-{label}-{self.token}"
+        if path.is_dir():
+            return path
+        self.mkdirs(parent)
         self._record(op="scratch", path=path)
         path.mkdir()
         return path

@@ -596,10 +596,13 @@ def test_repair_without_an_install_says_so(tmp_path):
 def test_no_host_still_installs_models_and_says_what_to_do(tmp_path, sources, wheels):
     p = fake_platform(tmp_path)
     models = make(tmp_path / "models/face/model.json", "{}").parent.parent
+    make(models / "face-int8/model.json", '{"int8": true}')  # two models: one staging folder
     plan = install.plan_install(p, settings_for(tmp_path, sources, wheels, models=models))
     assert "Found no GIMP 3 or Krita profile" in plan.report() and "--gimp-dir" in plan.report()
     install.apply(plan)
-    assert (p.data_dir / "models/face/model.json").is_file()
+    assert (p.data_dir / "models/face/model.json").read_text() == "{}"
+    assert (p.data_dir / "models/face-int8/model.json").read_text() == '{"int8": true}'
+    assert sorted(x.name for x in (p.data_dir / "models").iterdir()) == ["face", "face-int8"]
 
 
 @pytest.mark.parametrize(
