@@ -1010,6 +1010,8 @@ class WriteManifest:
             m.targets += [
                 t for t in self.previous.targets if t.plugin_dir not in known and _exists(t.profile)
             ]
+        # Sorted, so that a run that changes nothing (--repair) rewrites the same manifest.
+        m.paths = sorted(set(m.paths))
         work.txn.write(self.path, m.to_json().encode())
 
 

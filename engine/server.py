@@ -45,9 +45,8 @@ Peer = tuple[bytes, ...]
 @dataclass
 class ServeConfig:
     endpoint: str = protocol.DEFAULT_ENDPOINT
-    # The edit model (folder or name); other tools' models by task, else their defaults.
+    # The edit model (folder or name); other tools load their default models.
     model: str | None = None
-    models: dict[str, str] = field(default_factory=dict)
     threads: int | None = None
     workers: int = 1
     # Largest rectangle one edit may send (the region around the mask, or the canvas).
@@ -122,8 +121,7 @@ class ModelSlot:
 
     def _load_locked(self) -> None:
         tool, config = self._tool, self._config
-        name = config.model if tool is tools.EDIT and config.model else None
-        name = name or config.models.get(tool.task, tool.default_model)
+        name = (config.model if tool is tools.EDIT else None) or tool.default_model
         try:
             self._model = load_model(
                 name, task=tool.task, threads=config.threads, warmup=config.warmup

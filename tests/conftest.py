@@ -101,3 +101,20 @@ def checkout_copy(tmp_path: Path) -> Path:
             (repo / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(REPO / name, repo / name)
     return repo
+
+
+def user_env(home: Path, data: Path, bin_dir: Path) -> dict[str, str]:
+    """The environment of a user whose home is `home` and data folder `data`, with only
+    `bin_dir` and the system's folders on PATH (what an installer run there sees)."""
+    env = {
+        **os.environ,
+        "HOME": str(home),
+        "XDG_DATA_HOME": str(data),
+        "XDG_CONFIG_HOME": str(home / ".config"),
+        "XDG_CACHE_HOME": str(home / ".cache"),
+        "PATH": f"{bin_dir}:/usr/bin:/bin",
+        # The real pip cache: the engine's dependencies then install in seconds.
+        "PIP_CACHE_DIR": os.environ.get("PIP_CACHE_DIR") or str(Path.home() / ".cache/pip"),
+    }
+    env.pop("GIMP3_DIRECTORY", None)
+    return env

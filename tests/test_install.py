@@ -21,7 +21,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from conftest import checkout_copy
+from conftest import checkout_copy, user_env
 from sketchfill import install, plugins
 from sketchfill.client import ClientConfig
 from sketchfill.install import FLATPAK, GIMP, KRITA, NATIVE, SNAP, Platform, Settings, Target
@@ -670,17 +670,7 @@ def test_install_sh_end_to_end(tmp_path, wheels):
     make(bin_dir / "gimp-3.0").chmod(0o755)  # native GIMP 3, never started
     data = home / "my data"  # a space: the venv's scripts must still run
     data.mkdir()
-    env = {
-        **os.environ,
-        "HOME": str(home),
-        "XDG_DATA_HOME": str(data),
-        "XDG_CONFIG_HOME": str(home / ".config"),
-        "XDG_CACHE_HOME": str(home / ".cache"),
-        "PATH": f"{bin_dir}:/usr/bin:/bin",
-        # The real pip cache: the engine's dependencies then install in seconds.
-        "PIP_CACHE_DIR": os.environ.get("PIP_CACHE_DIR") or str(Path.home() / ".cache/pip"),
-    }
-    env.pop("GIMP3_DIRECTORY", None)
+    env = user_env(home, data, bin_dir)
     python = Path(sys.base_prefix) / "bin" / "python3"
     script = [str(repo / "installers/install.sh"), "--python", str(python), "--wheels", str(wheels)]
 

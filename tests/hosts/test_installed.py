@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import checkout_copy
+from conftest import checkout_copy, user_env
 from onnx_fixtures import build_model
 from sketchfill import install
 from test_gimp_plugin import ASTRONAUT, SCRIPTS, _free_port, _hello, _stop, check_one_new_layer
@@ -42,15 +42,7 @@ def installed(tmp_path_factory, wheels, host_setup):
     (bin_dir / "gimp-3.0").chmod(0o755)
     data = home / ".local/share"
     endpoint = f"tcp://127.0.0.1:{_free_port()}"
-    env = {
-        **os.environ,
-        "HOME": str(home),
-        "XDG_DATA_HOME": str(data),
-        "XDG_CONFIG_HOME": str(home / ".config"),
-        "XDG_CACHE_HOME": str(home / ".cache"),
-        "PATH": f"{bin_dir}:/usr/bin:/bin",
-        "PIP_CACHE_DIR": os.environ.get("PIP_CACHE_DIR") or str(Path.home() / ".cache/pip"),
-    }
+    env = user_env(home, data, bin_dir)
     python = Path(sys.base_prefix) / "bin" / "python3"
     script = repo / "installers/install.sh"
     args = ["--python", str(python), "--wheels", str(wheels), "--endpoint", endpoint]
