@@ -8,7 +8,9 @@ absolute times drift:
   process over ZeroMQ against the same edit in process (the protocol's overhead), the two
   interleaved run by run;
 - throughput with 1, 2 and 4 concurrent clients, time to the first progress event, and
-  the engine process's peak memory.
+  the engine process's peak memory;
+- auto tone of whole 1-50 megapixel photos, in process and through the engine, beside the
+  fixed algorithm (same full-size application, no network) as the baseline.
 """
 
 from __future__ import annotations
@@ -28,11 +30,13 @@ from typing import Any
 
 import numpy as np
 
-from .client import Client, EditRequest, EngineError, edit_region
+from .client import Client, EditRequest, EngineError, ToneRequest, edit_region
 from .edit import EditInputs, run_edit
 from .modelcard import write_atomic
 from .preprocess import mask_bbox
-from .runtime import Model, available_threads, load_model, resolve_model_dir
+from .protocol import Box
+from .runtime import Model, ModelError, available_threads, load_model, resolve_model_dir
+from .tone import DEFAULT_TONE_MODEL, run_tone
 
 HELP = "measure generator latency, protocol overhead, throughput and engine memory"
 CANVAS_MEGAPIXELS = (1, 12, 24, 50)
@@ -66,6 +70,12 @@ def run(args: argparse.Namespace) -> int:
         report["throughput"] = throughput(endpoint, (1, 2, 4), 2 if args.quick else 6)
         report["first_progress_ms"] = first_progress(endpoint, repeat)
         report["engine_peak_rss_mb"] = peak_rss_mb(pid)
+        try:
+            tone_model = load_model(DEFAULT_TONE_MODEL, task="tone", threads=threads)
+        except ModelError as exc:
+            print(f"(auto tone not measured: {exc.message})")
+        else:
+            report["tone"] = tone_speed(tone_model, endpoint, canvases, max(3, repeat // 3))
     print_report(report)
     if args.json:
         write_atomic(args.json, (json.dumps(report, indent=2) + "\n").encode())
@@ -247,6 +257,29 @@ def throughput(endpoint: str, concurrency: tuple[int, ...], per_client: int) -> 
     return out
 
 
+def tone_speed(model: Model, endpoint: str, canvases, repeat: int) -> dict[str, Any]:
+    """Whole-photo auto tone: network in process, network via the engine (the full photo
+    travels both ways), and the fixed algorithm in process."""
+    out = {}
+    with Client(endpoint) as client:
+        for mp in canvases:
+            image = canvas_inputs(mp).image
+            h, w = image.shape[:2]
+            request = ToneRequest(w, h, Box(0, 0, w, h), image)
+            times = timed_pair(
+                {
+                    "network": lambda image=image: run_tone(model, image),
+                    "engine": lambda request=request: client.edit(request, timeout=300),
+                    "fixed": lambda image=image: run_tone(None, image),
+                },
+                repeat,
+                warmup=1,
+            )
+            times["megapixels_per_s"] = w * h / 1e6 / times["network"]["median_s"]
+            out[f"{mp}MP"] = times
+    return out
+
+
 def first_progress(endpoint: str, repeat: int) -> dict[str, float]:
     inputs = canvas_inputs(1)
     samples = []
@@ -357,3 +390,11 @@ def print_report(r: dict[str, Any]) -> None:
     fp = r["first_progress_ms"]
     print(f"\nfirst progress event: median {fp['median_ms']:.1f} ms, max {fp['max_ms']:.1f} ms")
     print(f"engine peak memory: {r['engine_peak_rss_mb']:.0f} MB")
+    if "tone" in r:
+        print("\nauto tone, whole photo   network     via engine   fixed algorithm   MP/s")
+        for canvas, row in r["tone"].items():
+            net, eng, fix = (row[k]["median_s"] * 1000 for k in ("network", "engine", "fixed"))
+            print(
+                f"  {canvas:>5}              {net:7.0f} ms {eng:9.0f} ms {fix:11.0f} ms "
+                f"{row['megapixels_per_s']:9.1f}"
+            )

@@ -18,14 +18,18 @@ COMMANDS: dict[str, str] = {
     "serve": "sketchfill.commands.serve",
     "hello": "sketchfill.commands.hello",
     "edit": "sketchfill.commands.edit",
+    "tone": "sketchfill.commands.tone",
     "keys": "sketchfill.commands.keys",
     "broker": "sketchfill.commands.broker",
     "install-plugins": "sketchfill.commands.install_plugins",
     "demo": "sketchfill.demo",
     "train": "sketchfill.train.loop",
     "train-bundle": "sketchfill.train.bundle",
+    "train-tone": "sketchfill.train.tone_loop",
     "export": "sketchfill.export",
+    "export-tone": "sketchfill.train.tone_export",
     "eval": "sketchfill.evaluate",
+    "eval-tone": "sketchfill.evaluate_tone",
     "bench": "sketchfill.bench",
 }
 

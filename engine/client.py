@@ -20,7 +20,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Union
 
 import zmq
 
@@ -187,6 +187,39 @@ class EditRequest:
 
 
 @dataclass
+class ToneRequest:
+    """Auto tone of the photo in `region` (normally the whole canvas: the curves are
+    measured on what is sent); with a mask (the selection, 0-255) only there, softly."""
+
+    canvas_width: int
+    canvas_height: int
+    region: Box
+    image: Any
+    image_layout: str = "RGBA"
+    mask: Any = None
+    mask_layout: str = "L"
+    reply_layout: str = "RGBA"
+
+    def frames(self, request_id: str) -> list[Any]:
+        r = self.region
+        buffers = [Buffer("image", r.width, r.height, self.image_layout, self.image)]
+        if self.mask is not None:
+            buffers.append(Buffer("mask", r.width, r.height, self.mask_layout, self.mask))
+        header = {
+            "op": protocol.OP_TONE,
+            "id": request_id,
+            "canvas": {"width": self.canvas_width, "height": self.canvas_height},
+            "region": r.to_json(),
+            "reply_layout": self.reply_layout,
+        }
+        return protocol.encode(header, buffers)
+
+
+# typing.Union, not `|`: Krita 5.1 bundles Python 3.8, which must import this module.
+Request = Union[EditRequest, ToneRequest]  # noqa: UP007
+
+
+@dataclass
 class EditResult:
     """The patch to put on the canvas at (x, y): raw bytes in `layout`."""
 
@@ -325,8 +358,8 @@ class Client:
                     raise event.error  # type: ignore[misc]
                 return event.header
 
-    def submit(self, request: EditRequest) -> str:
-        """Queue an edit on the engine; returns its id. Follow it with poll() or wait()."""
+    def submit(self, request: Request) -> str:
+        """Queue an edit or tone request; returns its id. Follow it with poll() or wait()."""
         rid = _new_id()
         try:
             self.socket.send_multipart(request.frames(rid), copy=False)
@@ -384,7 +417,7 @@ class Client:
 
     def edit(
         self,
-        request: EditRequest,
+        request: Request,
         *,
         on_progress: ProgressCallback | None = None,
         should_cancel: Callable[[], bool] | None = None,

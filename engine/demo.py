@@ -1,7 +1,8 @@
 """`sketchfill demo`: the main job on the bundled portrait, written as a before/after PNG.
 
 The portrait is NASA's public-domain photo of Eileen Collins (as shipped by scikit-image);
-the mask, sketch and colour layers beside it are the project's own drawings.
+the mask, sketch and colour layers beside it are the project's own drawings. `--tone`
+shows auto tone instead, on the portrait given a tone fault (`tone_fault`).
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from .edit import EditError, apply_patch, run_edit
 from .images import load_inputs, save_image
 from .preprocess import EditInputs
 from .protocol import Box
-from .runtime import ModelError, load_generator
+from .runtime import ModelError, load_generator, load_model
+from .tone import DEFAULT_TONE_MODEL, run_tone
 
 HELP = "edit the bundled portrait and write a before/after picture"
 DEMO_SEED = 7
@@ -28,6 +30,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--output", default="out/demo.png", help="PNG to write (%(default)s)")
     p.add_argument("--model", help="model folder or name (default: sketchfill-face)")
     p.add_argument("--seed", type=int, default=DEMO_SEED, help="noise seed (%(default)s)")
+    p.add_argument(
+        "--tone",
+        action="store_true",
+        help="show auto tone instead: the portrait dimmed, flattened and given a colour "
+        "cast; the fixed algorithm; the tone model; the untouched portrait",
+    )
 
 
 def demo_inputs() -> EditInputs:
@@ -42,6 +50,8 @@ def demo_inputs() -> EditInputs:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.tone:
+        return run_tone_demo(args)
     inputs = demo_inputs()
     try:
         model = load_generator(args.model)
@@ -94,3 +104,38 @@ def before_after(inputs: EditInputs, after: np.ndarray, edited: Box) -> np.ndarr
         sheet.paste(crop.resize((zoom, zoom), Image.Resampling.LANCZOS), (left, h + 10))
         draw.text((left + 4, h + zoom + 14), label, fill=(0, 0, 0, 255))
     return np.asarray(sheet)
+
+
+def tone_fault(rgb: np.ndarray) -> np.ndarray:
+    """A typical bad exposure: a stop under, flat, with a warm-green cast (uint8 RGB)."""
+    x = rgb.astype(np.float32) / 255.0 * np.array([0.95, 0.9, 0.62], np.float32)
+    x = 0.15 + 0.55 * x**1.15
+    return np.clip(x * 255.0 + 0.5, 0, 255).astype(np.uint8)
+
+
+def run_tone_demo(args: argparse.Namespace) -> int:
+    original = demo_inputs().image
+    faulty = original.copy()
+    faulty[..., :3] = tone_fault(original[..., :3])
+    try:
+        model = load_model(args.model or DEFAULT_TONE_MODEL, task="tone")
+    except ModelError as exc:
+        print(f"sketchfill demo: {exc.message}", file=sys.stderr)
+        return 3
+    fixed = run_tone(None, faulty).patch
+    toned = run_tone(model, faulty).patch
+    panels = [
+        (faulty, "before"),
+        (fixed, "fixed algorithm"),
+        (toned, "auto tone"),
+        (original, "untouched"),
+    ]
+    h, w = original.shape[:2]
+    sheet = Image.new("RGBA", (4 * w + 30, h + 24), (255, 255, 255, 255))
+    draw = ImageDraw.Draw(sheet)
+    for i, (panel, label) in enumerate(panels):
+        sheet.paste(Image.fromarray(panel, "RGBA"), (i * (w + 10), 0))
+        draw.text((i * (w + 10) + 4, h + 6), label, fill=(0, 0, 0, 255))
+    save_image(args.output, np.asarray(sheet))
+    print(f"wrote {Path(args.output)} (model {model.card.name} {model.card.version})")
+    return 0

@@ -37,16 +37,9 @@ def load_inputs(
 ) -> EditInputs:
     """Read the four layers as a host would send them (RGBA, same size as the image)."""
     rgba = load_rgba(image)
-    h, w = rgba.shape[:2]
 
     def guide(path: str | os.PathLike[str]) -> np.ndarray:
-        a = load_rgba(path)
-        if a.shape[:2] != (h, w):
-            raise ImageFileError(
-                f"{path} is {a.shape[1]}x{a.shape[0]} but the image is {w}x{h}; "
-                "guide layers must cover the image exactly"
-            )
-        return a
+        return load_layer(path, rgba)
 
     return EditInputs(
         image=rgba,
@@ -54,6 +47,18 @@ def load_inputs(
         sketch=None if sketch is None else layers.stroke_channel(guide(sketch), "RGBA"),
         color=None if color is None else guide(color),
     )
+
+
+def load_layer(path: str | os.PathLike[str], image: np.ndarray) -> np.ndarray:
+    """A guide or mask layer (RGBA) that must cover `image` exactly."""
+    a = load_rgba(path)
+    h, w = image.shape[:2]
+    if a.shape[:2] != (h, w):
+        raise ImageFileError(
+            f"{path} is {a.shape[1]}x{a.shape[0]} but the image is {w}x{h}; "
+            "guide layers must cover the image exactly"
+        )
+    return a
 
 
 def has_alpha(path: str | os.PathLike[str]) -> bool:

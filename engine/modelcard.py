@@ -37,6 +37,10 @@ OUTPUT_CHANNELS: tuple[str, ...] = ("r", "g", "b")
 INPUT_NAME = "input"
 OUTPUT_NAME = "output"
 
+# The tone tool's network (sketchfill.tone): a thumbnail in, a colour transform out.
+TONE_LUT_SIZE = 256
+TONE_OUTPUTS: tuple[str, ...] = ("lut", "gain")
+
 
 class ModelCardError(ValueError):
     """The card is missing, unreadable or does not describe a valid generator."""
@@ -92,6 +96,25 @@ class ModelCard:
             **kw,
         )
 
+    @classmethod
+    def for_tone(cls, name: str, version: str, resolution: int, sha256: str, grid: int, **kw):
+        """A card for the tone network: an RGB thumbnail in [0, 1]; out per-channel curves
+        (3 x 256, values in [0, 1]) and a grid x grid map of log2 exposure gains."""
+        rgb = ["r", "g", "b"]
+        return cls(
+            name=name,
+            version=version,
+            resolution=resolution,
+            sha256=sha256,
+            task="tone",
+            inputs=[TensorSpec(INPUT_NAME, [1, 3, resolution, resolution], rgb)],
+            outputs=[
+                TensorSpec("lut", [1, 3, TONE_LUT_SIZE], rgb, layout="NCL"),
+                TensorSpec("gain", [1, 1, grid, grid], ["log2_gain"]),
+            ],
+            **kw,
+        )
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
@@ -115,6 +138,8 @@ class ModelCard:
             raise ModelCardError("model card sha256 must be 64 hex digits")
         if self.task == "edit":
             self._check_edit_specs()
+        elif self.task == "tone":
+            self._check_tone_specs()
 
     def _check_edit_specs(self) -> None:
         if len(self.inputs) != 1 or len(self.outputs) != 1:
@@ -131,6 +156,19 @@ class ModelCard:
             raise ModelCardError(f"input shape {inp.shape} does not match resolution {res}")
         if out.shape != [1, len(OUTPUT_CHANNELS), res, res]:
             raise ModelCardError(f"output shape {out.shape} does not match resolution {res}")
+
+    def _check_tone_specs(self) -> None:
+        res = self.resolution
+        if len(self.inputs) != 1 or self.inputs[0].shape != [1, 3, res, res]:
+            raise ModelCardError(f"a tone network takes one [1, 3, {res}, {res}] thumbnail")
+        names = tuple(t.name for t in self.outputs)
+        if names != TONE_OUTPUTS:
+            raise ModelCardError(f"tone outputs {list(names)} are not {list(TONE_OUTPUTS)}")
+        lut, gain = self.outputs
+        if lut.shape != [1, 3, TONE_LUT_SIZE]:
+            raise ModelCardError(f"tone lut shape {lut.shape} is not [1, 3, {TONE_LUT_SIZE}]")
+        if len(gain.shape) != 4 or gain.shape[:2] != [1, 1] or gain.shape[2] != gain.shape[3]:
+            raise ModelCardError(f"tone gain shape {gain.shape} is not [1, 1, G, G]")
 
     @classmethod
     def load(cls, folder: str | os.PathLike[str]) -> ModelCard:

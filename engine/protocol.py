@@ -20,6 +20,7 @@ DEFAULT_ENDPOINT = "tcp://127.0.0.1:5737"
 # Client -> engine operations (the engine also serves one op per tool, see tools.py).
 OP_HELLO = "hello"
 OP_EDIT = "edit"
+OP_TONE = "tone"
 OP_CANCEL = "cancel"
 # Engine -> client message kinds (a hello is answered with op "hello").
 OP_PROGRESS = "progress"

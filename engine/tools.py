@@ -2,7 +2,8 @@
 
 A tool names the buffers it takes and how each host layer is read, the model task it runs
 and the function that turns the decoded layers into a patch. The server checks, queues,
-cancels and answers requests for every tool alike; `edit` is the first of them.
+cancels and answers requests for every tool alike: `edit` (sketch and colour fill) and
+`tone` (auto tone).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from . import layers
 from .edit import EditInputs, EditResult, Progress, run_edit
 from .protocol import Buffer
 from .runtime import DEFAULT_MODEL, CancelToken, Model
+from .tone import DEFAULT_TONE_MODEL, run_tone
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,7 @@ class Tool:
 
 PHOTO = Slot(("RGBA", "BGRA", "RGB"), layers.to_rgba, required=True)
 MASK = Slot(("L", "RGBA", "BGRA"), layers.mask_channel, required=True)
+SELECTION = Slot(("L", "RGBA", "BGRA"), layers.mask_channel)  # soft: 0-255 weights
 STROKES = Slot(("L", "RGBA", "BGRA"), layers.stroke_channel)
 PAINT = Slot(("RGBA", "BGRA", "RGB"), layers.to_rgba)
 
@@ -90,4 +93,18 @@ EDIT = Tool(
     run=_edit,
 )
 
-TOOLS: dict[str, Tool] = {tool.op: tool for tool in (EDIT,)}
+
+def _tone(model: Model, job: Job) -> EditResult:
+    image, mask = job.layers["image"], job.layers.get("mask")
+    return run_tone(model, image, mask, progress=job.progress, cancel=job.cancel)
+
+
+TONE = Tool(
+    op="tone",
+    task="tone",
+    default_model=DEFAULT_TONE_MODEL,
+    slots={"image": PHOTO, "mask": SELECTION},
+    run=_tone,
+)
+
+TOOLS: dict[str, Tool] = {tool.op: tool for tool in (EDIT, TONE)}

@@ -35,3 +35,7 @@ def test_bench_quick_reports_every_figure(tmp_path):
     assert set(report["throughput"]) == {"1", "2", "4"}
     assert report["first_progress_ms"]["median_ms"] > 0
     assert report["engine_peak_rss_mb"] > 50
+    # auto tone with the shipped tone model (found on the model search path)
+    assert set(report["tone"]) == {"1MP", "12MP"}
+    assert all(r["megapixels_per_s"] > 0 for r in report["tone"].values())
+    assert "auto tone, whole photo" in proc.stdout

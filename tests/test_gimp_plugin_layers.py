@@ -291,3 +291,53 @@ def test_engine_messages_say_what_to_do(sl):
     assert sl.engine_message(EngineError("timeout", "slow")) == "SketchFill: slow."
     assert sl.stage_text("queued", 2) == "SketchFill: waiting for the engine (position 2)"
     assert sl.stage_text("generate", None) == "SketchFill: generating"
+
+
+TONE_HELLO = {**HELLO, "tools": {"tone": {"model": {"name": "sketchfill-tone"}}}}
+
+
+def test_tone_plan_reads_the_photo_layer_and_the_selection(sl):
+    w, h = 64, 48
+    selection = bytearray(w * h)
+    selection[20 * w + 30] = 128
+    host = Host(w, h, bytes(selection))
+    photo = Layer("photo", x=-4, y=6, w=60, h=50, rgba=bytes(range(256)) * (60 * 50 // 64))
+    plan = sl.plan_tone(host, [photo], [photo], sl.Settings())
+    assert plan.region == sl.Box(0, 6, 56, 42)  # the layer's part of the canvas
+    request = sl.tone_request(host, plan, TONE_HELLO, "E")
+    assert {box for _, box, _ in host.reads} == {plan.region}
+    assert request.region == plan.region and request.mask_layout == "L"
+    assert request.mask[14 * 56 + 30] == 128 and sum(request.mask) == 128
+    host.selection = None
+    whole = sl.tone_request(
+        host, sl.plan_tone(host, [photo], [photo], sl.Settings()), TONE_HELLO, "E"
+    )
+    assert whole.mask is None
+    assert whole.frames("id")[0]  # encodes as a protocol message
+
+
+def test_tone_refusals_say_what_to_do(sl):
+    host = Host(64, 48)
+    photo = Layer("photo", w=64, h=48)
+    plan = sl.plan_tone(host, [photo], [photo], sl.Settings())
+    with pytest.raises(sl.PluginError, match=r"no auto tone .* update SketchFill"):
+        sl.tone_request(host, plan, HELLO, "E")
+    missing = {"tools": {"tone": {"model": None, "model_error": {"message": "not found"}}}}
+    with pytest.raises(
+        sl.PluginError, match=r"cannot tone: not found\. Install the sketchfill-tone"
+    ):
+        sl.tone_request(host, plan, missing, "E")
+    small = {**TONE_HELLO, "limits": {"max_pixels": 1000}}
+    with pytest.raises(sl.PluginError, match=r"image too large .* 64x48 pixels"):
+        sl.tone_request(host, plan, small, "E")
+    off = Layer("photo", x=100, y=0, w=10, h=10)
+    with pytest.raises(sl.PluginError, match="outside the canvas"):
+        sl.plan_tone(host, [off], [off], sl.Settings())
+    selection = bytearray(64 * 48)
+    selection[0] = 255
+    elsewhere = Host(64, 48, bytes(selection))
+    corner = Layer("photo", x=30, y=30, w=10, h=10)
+    with pytest.raises(sl.PluginError, match="selection does not touch"):
+        sl.plan_tone(elsewhere, [corner], [corner], sl.Settings())
+    result = Layer("SketchFill tone")
+    assert sl.is_result(result)

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""SketchFill for GIMP 3: Filters > SketchFill > Generate... and Generate again.
+"""SketchFill for GIMP 3: Filters > SketchFill > Generate..., Generate again, Auto tone.
 
 GIMP glue only: procedure registration, the run functions, progress and messages. The
 arguments are in sketchfill_settings, the decisions in sketchfill_layers, pixel access in
@@ -24,14 +24,17 @@ try:  # needs pyzmq: without it the menu stays and every run says what is missin
     from sketchfill_host import GimpHost
     from sketchfill_layers import (
         RESULT_PREFIX,
+        TONE_RESULT,
         PluginError,
         build_request,
         engine_message,
         image_layer,
         insert_position,
         plan_edit,
+        plan_tone,
         region_for,
         stage_text,
+        tone_request,
         walk,
     )
 except ImportError as exc:
@@ -41,6 +44,7 @@ else:
 
 GENERATE = "plug-in-sketchfill-generate"
 AGAIN = "plug-in-sketchfill-generate-again"
+TONE = "plug-in-sketchfill-tone"
 HERE = os.path.dirname(os.path.abspath(__file__))
 RW = GObject.ParamFlags.READWRITE
 PRECISION_NOTE = (
@@ -184,9 +188,37 @@ def generate(image, drawables, settings: Settings) -> Gimp.Layer:
     return layer
 
 
-def _finish(procedure, image, drawables, settings: Settings):
+def auto_tone(image, drawables, settings: Settings) -> Gimp.Layer:
+    """Auto tone of the photo layer (within the selection, if any), as a new layer."""
+    host = GimpHost(image)
+    top = image.get_layers()
+    plan = plan_tone(host, drawables, top, settings)
+    progress = Progress("SketchFill: connecting to the engine")
     try:
-        generate(image, drawables, settings)
+        config = ClientConfig.for_plugin(HERE)
+        if settings.endpoint:
+            config.endpoint = settings.endpoint
+        client, hello = connect(config, on_status=progress.text)
+        with client:
+            request = tone_request(host, plan, hello, config.endpoint)
+            progress.text("SketchFill: sending the photo")
+            result = client.edit(request, on_progress=progress.engine, timeout=config.reply_timeout)
+    except EngineError as exc:
+        raise PluginError(engine_message(exc)) from None
+    layer = host.add_result(
+        TONE_RESULT,
+        Box(result.x, result.y, result.width, result.height),
+        result.data,
+        plan.image.get_parent(),
+        insert_position(plan.image, top),
+    )
+    Gimp.progress_update(1.0)
+    return layer
+
+
+def _finish(procedure, image, drawables, settings: Settings, action=None):
+    try:
+        (action or generate)(image, drawables, settings)
     except PluginError as exc:
         return _fail(procedure, str(exc))
     except Exception as exc:  # a bug: say so plainly, keep the details for a report
@@ -248,15 +280,28 @@ def run_again(procedure, run_mode, image, drawables, config, data):
     return procedure.new_return_values(status, GLib.Error(text))
 
 
+def run_tone(procedure, run_mode, image, drawables, config, data):
+    if CANNOT_LOAD:
+        return _fail(procedure, CANNOT_LOAD)
+    get = config.get_property
+    settings = Settings(
+        image_layer=get("image-layer") or "", endpoint=(get("endpoint") or "").strip()
+    )
+    return _finish(procedure, image, drawables, settings, auto_tone)
+
+
+RUNS = {GENERATE: run_generate, AGAIN: run_again, TONE: run_tone}
+
+
 class SketchFill(Gimp.PlugIn):
     def do_query_procedures(self):
-        return [GENERATE, AGAIN]
+        return list(RUNS)
 
     def do_set_i18n(self, name):
         return False
 
     def do_create_procedure(self, name):
-        run = run_generate if name == GENERATE else run_again
+        run = RUNS[name]
         proc = Gimp.ImageProcedure.new(self, name, Gimp.PDBProcType.PLUGIN, run, None)
         proc.set_image_types("RGB*")
         # The photo can be found by name or as the topmost layer: no selection needed.
@@ -277,6 +322,31 @@ class SketchFill(Gimp.PlugIn):
                 name,
             )
             _add_generate_arguments(proc)
+        elif name == TONE:
+            proc.set_menu_label("Auto _tone")
+            proc.set_documentation(
+                "Correct exposure, contrast and colour balance of the photo",
+                "Measures the photo layer's tones and adds a corrected copy as a new layer "
+                "'SketchFill tone' above it (only the selected part, softly, when there is a "
+                "selection), computed by the local SketchFill engine. Lower the new layer's "
+                "opacity for a lighter touch. Your layers are not changed.",
+                name,
+            )
+            d = Settings()
+            proc.add_string_argument(
+                "image-layer",
+                "Image layer",
+                "Name of the photo's layer; empty: the selected layer",
+                d.image_layer,
+                RW,
+            )
+            proc.add_string_argument(
+                "endpoint",
+                "E_ngine endpoint",
+                "ZeroMQ endpoint of the engine; empty: from client.json",
+                d.endpoint,
+                RW,
+            )
         else:
             proc.set_menu_label("Generate _again")
             proc.set_documentation(

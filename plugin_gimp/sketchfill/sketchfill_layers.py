@@ -13,11 +13,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from sketchfill_client import protocol
-from sketchfill_client.client import EditRequest, EngineError, edit_region
+from sketchfill_client.client import EditRequest, EngineError, ToneRequest, edit_region
 from sketchfill_client.protocol import Box
 from sketchfill_settings import MASK_SOURCES, Settings
 
 RESULT_PREFIX = "SketchFill seed "
+TONE_RESULT = "SketchFill tone"
 # Babl formats: 8-bit sRGB-encoded RGBA for photo, sketch and colour (the engine's wire
 # format; Babl converts any precision), and grey + alpha to read a mask layer.
 RGBA = "R'G'B'A u8"
@@ -71,7 +72,7 @@ def find_layer(layers, name: str):
 
 
 def is_result(layer) -> bool:
-    return layer.get_name().startswith(RESULT_PREFIX)
+    return layer.get_name().startswith((RESULT_PREFIX, TONE_RESULT))
 
 
 def _is_guide(layer, settings: Settings) -> bool:
@@ -265,6 +266,69 @@ def build_request(host, plan: Plan, region: Box, settings: Settings) -> EditRequ
     )
 
 
+# -- auto tone ---------------------------------------------------------------------------
+
+
+@dataclass
+class TonePlan:
+    """What one auto tone reads: the photo layer's part of the canvas, and the selection
+    (soft) if there is one."""
+
+    canvas_width: int
+    canvas_height: int
+    image: Any
+    region: Box
+    selection: bool
+
+
+def plan_tone(host, selected, top_level, settings: Settings) -> TonePlan:
+    width, height = host.canvas_size()
+    photo = image_layer(selected, top_level, settings)
+    region = intersect(host.layer_box(photo), Box(0, 0, width, height))
+    if region is None:
+        raise PluginError(f"SketchFill: the layer {photo.get_name()!r} lies outside the canvas.")
+    selection = host.selection_bounds()
+    if selection is not None and intersect(selection, region) is None:
+        raise PluginError(
+            "SketchFill: the selection does not touch the photo's layer: select part of the "
+            "photo, or nothing to tone all of it."
+        )
+    return TonePlan(width, height, photo, region, selection is not None)
+
+
+def tone_request(host, plan: TonePlan, hello: dict[str, Any], endpoint: str) -> ToneRequest:
+    """Check that the engine can tone, then read the photo (and selection) over the
+    whole layer: the curves are measured on all of it, even when a selection limits
+    where they apply."""
+    tool = (hello.get("tools") or {}).get("tone")
+    if tool is None:
+        raise PluginError(
+            f"SketchFill: the engine at {endpoint} has no auto tone (it is an older version): "
+            "update SketchFill and restart the engine."
+        )
+    if tool.get("model") is None:
+        why = (tool.get("model_error") or {}).get("message", "it reports no tone model")
+        raise PluginError(
+            f"SketchFill: the engine at {endpoint} cannot tone: {why}. Install the "
+            "sketchfill-tone model (see the SketchFill README)."
+        )
+    region = plan.region
+    limit = (hello.get("limits") or {}).get("max_pixels")
+    if limit and region.width * region.height > limit:
+        raise PluginError(
+            f"SketchFill: image too large for the engine: the layer is {region.width}x"
+            f"{region.height} pixels, over its limit of {limit}. Scale the image down, or "
+            "start the engine with a larger --max-pixels."
+        )
+    return ToneRequest(
+        canvas_width=plan.canvas_width,
+        canvas_height=plan.canvas_height,
+        region=region,
+        image=host.read(plan.image, region, RGBA),
+        mask=host.read_selection(region) if plan.selection else None,
+    )
+
+
 _HINTS = {
     protocol.EMPTY_MASK: "the mask is less than half on everywhere: select or paint the area "
     "to regenerate more firmly",
@@ -292,4 +356,6 @@ def stage_text(stage: str, queue_position: int | None) -> str:
         "preprocess": "SketchFill: preparing",
         "generate": "SketchFill: generating",
         "composite": "SketchFill: blending the result",
+        "analyse": "SketchFill: measuring the tones",
+        "apply": "SketchFill: applying the tone curves",
     }.get(stage, f"SketchFill: {stage}")

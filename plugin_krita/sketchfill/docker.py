@@ -1,5 +1,5 @@
-"""The SketchFill panel: role pickers, seed, variations, Generate, progress, Cancel and
-the history. Wiring only: every command goes to the shared Controller (job.py)."""
+"""The SketchFill panel: role pickers, seed, variations, Generate, Auto tone, progress,
+Cancel and the history. Wiring only: every command goes to the shared Controller (job.py)."""
 
 from __future__ import annotations
 
@@ -115,6 +115,13 @@ class SketchFillDocker(DockWidget):
         self.generate_button.setFont(font)
         self.generate_button.clicked.connect(self.generate)
         outer.addWidget(self.generate_button)
+        self.tone_button = QPushButton("Auto tone", root)
+        self.tone_button.setToolTip(
+            "Correct exposure, contrast and colour of the image layer (within the selection, "
+            "if any) as a new layer; lower its opacity for a lighter touch"
+        )
+        self.tone_button.clicked.connect(self.tone)
+        outer.addWidget(self.tone_button)
 
         busy_row = QHBoxLayout()
         self.progress = QProgressBar(root)
@@ -157,6 +164,10 @@ class SketchFillDocker(DockWidget):
         self._push_options()
         self.controller.generate(self.document_source())
 
+    def tone(self) -> None:
+        self._push_options()
+        self.controller.tone(self.document_source())
+
     def put_back(self) -> None:
         self.controller.put_back(self.document_source(), max(0, self.history.currentRow()))
 
@@ -175,6 +186,7 @@ class SketchFillDocker(DockWidget):
     def _on_state(self, state: str) -> None:
         idle = state == "idle"
         self.generate_button.setEnabled(idle)
+        self.tone_button.setEnabled(idle)
         self.cancel_button.setEnabled(state in ("connecting", "running"))
 
     def _on_progress(self, fraction: float, text: str) -> None:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from krita import Krita
 
-from .sketchfill_client.client import EditRequest
+from .sketchfill_client.client import EditRequest, ToneRequest
 from .sketchfill_client.protocol import Box
 
 ROLES = ("image", "sketch", "color", "mask")
@@ -23,6 +23,7 @@ ROLE_NAMES = {
     "mask": ("mask",),
 }
 RESULT_PREFIX = "SketchFill seed "
+TONE_RESULT = "SketchFill tone"
 LAYER_TYPES = (
     "paintlayer",
     "grouplayer",
@@ -66,14 +67,21 @@ class Roles:
 
 @dataclass
 class Patch:
-    """8-bit B,G,R,A pixels to lay on the canvas at (x, y)."""
+    """8-bit B,G,R,A pixels to lay on the canvas at (x, y); seed None for auto tone."""
 
     x: int
     y: int
     width: int
     height: int
     bgra: bytes
-    seed: int
+    seed: int | None
+
+    def name(self) -> str:
+        return TONE_RESULT if self.seed is None else f"{RESULT_PREFIX}{self.seed}"
+
+
+def is_result(node) -> bool:
+    return node.name().startswith((RESULT_PREFIX, TONE_RESULT))
 
 
 # -- layers ------------------------------------------------------------------------------
@@ -143,9 +151,7 @@ def resolve_roles(doc, choices: dict[str, Choice], *, need_mask: bool = True) ->
         paint = [
             n
             for n in candidates
-            if n.type() == "paintlayer"
-            and node_id(n) not in taken
-            and not n.name().startswith(RESULT_PREFIX)
+            if n.type() == "paintlayer" and node_id(n) not in taken and not is_result(n)
         ]
         if not paint:
             raise DocumentError("No image layer: this document has no paint layer to edit.")
@@ -246,11 +252,36 @@ def build_request(doc, roles: Roles, region: Box, seed: int | None) -> EditReque
     )
 
 
+def tone_region(doc, roles: Roles) -> Box:
+    """The image layer's part of the canvas: auto tone measures all of it."""
+    rect = roles.image.bounds()
+    x0, y0 = max(rect.x(), 0), max(rect.y(), 0)
+    x1, y1 = min(rect.x() + rect.width(), doc.width()), min(rect.y() + rect.height(), doc.height())
+    if x1 <= x0 or y1 <= y0:
+        raise DocumentError(f"The layer '{roles.image.name()}' is empty inside the canvas.")
+    return Box(x0, y0, x1 - x0, y1 - y0)
+
+
+def build_tone_request(doc, roles: Roles, region: Box) -> ToneRequest:
+    """Auto tone of the image layer over `region`; with a selection, only there (softly)."""
+    mask = None
+    if has_selection(doc):
+        sel = doc.selection()
+        mask = bytes(sel.pixelData(region.x, region.y, region.width, region.height))
+        if not mask.strip(b"\x00"):  # in C: selections can be 50 MB
+            raise DocumentError("The selection does not touch the image layer: select part of it.")
+    return ToneRequest(
+        canvas_width=doc.width(),
+        canvas_height=doc.height(),
+        region=region,
+        image=read_bgra(doc, [roles.image], region)[0],
+        image_layout="BGRA",
+        mask=mask,
+        reply_layout="BGRA",
+    )
+
+
 # -- writing -----------------------------------------------------------------------------
-
-
-def result_name(seed: int) -> str:
-    return f"{RESULT_PREFIX}{seed}"
 
 
 def _insert_above(image_node):
@@ -259,13 +290,14 @@ def _insert_above(image_node):
     siblings = image_node.parentNode().childNodes()  # bottom to top
     ids = [node_id(n) for n in siblings]
     i = ids.index(node_id(image_node))
-    while i + 1 < len(siblings) and siblings[i + 1].name().startswith(RESULT_PREFIX):
+    while i + 1 < len(siblings) and is_result(siblings[i + 1]):
         i += 1
     return siblings[i]
 
 
 def add_result_layer(doc, image_node, patch: Patch):
-    """A new paint layer "SketchFill seed N" holding the patch, above the image layer.
+    """A new paint layer ("SketchFill seed N", "SketchFill tone") holding the patch, above
+    the image layer.
 
     The pixels go in before the layer joins the document, so adding it is the one undo
     step that also removes it; no existing layer is modified.
@@ -273,7 +305,7 @@ def add_result_layer(doc, image_node, patch: Patch):
     data = patch.bgra
     if not is_wire_format(doc):
         data = _convert([data], patch.width, patch.height, WIRE_SPACE, _space(doc))[0]
-    node = doc.createNode(result_name(patch.seed), "paintlayer")
+    node = doc.createNode(patch.name(), "paintlayer")
     node.setPixelData(data, patch.x, patch.y, patch.width, patch.height)
     image_node.parentNode().addChildNode(node, _insert_above(image_node))
     doc.waitForDone()

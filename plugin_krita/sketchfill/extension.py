@@ -23,6 +23,10 @@ def variation() -> None:
     controller().generate(_active_document(), count=1, random_seed=True)
 
 
+def tone() -> None:
+    controller().tone(_active_document())
+
+
 def cancel() -> None:
     controller().cancel()
 
@@ -42,6 +46,7 @@ def toggle_docker() -> None:
 COMMANDS = {
     "sketchfill_generate": generate,
     "sketchfill_variation": variation,
+    "sketchfill_tone": tone,
     "sketchfill_cancel": cancel,
     "sketchfill_put_back": put_back,
     "sketchfill_toggle_docker": toggle_docker,

@@ -17,7 +17,8 @@ class Entry:
     def label(self) -> str:
         p = self.patch
         when = time.strftime("%H:%M:%S", time.localtime(self.created))
-        return f"seed {p.seed}  {when}  {self.document_name}  {p.width}x{p.height} at {p.x},{p.y}"
+        what = "tone" if p.seed is None else f"seed {p.seed}"
+        return f"{what}  {when}  {self.document_name}  {p.width}x{p.height} at {p.x},{p.y}"
 
 
 class History:

@@ -8,6 +8,7 @@ MENU = "tools/scripts"
 ACTIONS = (
     ("sketchfill_generate", "SketchFill: Generate"),
     ("sketchfill_variation", "SketchFill: One More Variation"),
+    ("sketchfill_tone", "SketchFill: Auto Tone"),
     ("sketchfill_cancel", "SketchFill: Cancel"),
     ("sketchfill_put_back", "SketchFill: Put Back Latest Result"),
     ("sketchfill_toggle_docker", "SketchFill: Show/Hide Panel"),

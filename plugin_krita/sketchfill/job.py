@@ -43,9 +43,9 @@ class Options:
 class _Job:
     doc: object
     roles: Roles
-    bbox: Box
-    seeds: list[int]
-    request: client.EditRequest | None = None
+    bbox: Box | None  # the mask's; None for auto tone (the whole image layer)
+    seeds: list[int | None]  # [None] for auto tone
+    request: client.EditRequest | client.ToneRequest | None = None
     request_id: str | None = None
     done: int = 0
     last_heard: float = 0.0
@@ -129,7 +129,28 @@ class Controller(QObject):
             self._finish("error", messages.NO_DOCUMENT)
             return False
         seeds = self._seeds(count or max(1, self.options.variations), random_seed)
-        self._job = _Job(doc, roles, bbox, seeds)
+        return self._start(_Job(doc, roles, bbox, seeds))
+
+    def tone(self, doc) -> bool:
+        """Auto tone of the image layer (within the selection, if any) as a new layer."""
+        if self.busy:
+            self._say(messages.BUSY, error=True)
+            return False
+        if doc is None:
+            self._finish("error", messages.NO_DOCUMENT)
+            return False
+        try:
+            roles = document.resolve_roles(doc, self.options.roles, need_mask=False)
+        except DocumentError as exc:
+            self._finish("error", str(exc))
+            return False
+        except RuntimeError:
+            self._finish("error", messages.NO_DOCUMENT)
+            return False
+        return self._start(_Job(doc, roles, None, [None]))
+
+    def _start(self, job: _Job) -> bool:
+        self._job = job
         self._set_state("connecting")
         self.progressed.emit(0.0, messages.CONNECTING)
         # A connect left running by a cancelled request is as fresh as a new one: use it.
@@ -194,11 +215,14 @@ class Controller(QObject):
         assert job is not None and self._client is not None
         seed = job.seeds[job.done]
         try:
-            if job.request is None:  # read once; every variation sends the same pixels
+            if job.bbox is None:
+                job.request = self._tone_request(job)
+            elif job.request is None:  # read once; every variation sends the same pixels
                 doc = job.doc
                 region = client.edit_region(job.bbox, doc.width(), doc.height(), self._hello)
                 job.request = document.build_request(doc, job.roles, region, seed)
-            job.request.seed = seed
+            if job.bbox is not None:
+                job.request.seed = seed
             job.request_id = self._client.submit(job.request)
         except DocumentError as exc:
             self._finish("error", str(exc))
@@ -212,6 +236,19 @@ class Controller(QObject):
         job.last_heard = time.monotonic()
         self._set_state("running")
         self._timer.start()
+
+    def _tone_request(self, job: _Job) -> client.ToneRequest:
+        tool = (self._hello.get("tools") or {}).get("tone")
+        if tool is None:
+            raise DocumentError(messages.NO_TONE_TOOL)
+        if tool.get("model") is None:
+            why = (tool.get("model_error") or {}).get("message", "no tone model")
+            raise DocumentError(messages.explain(protocol.MODEL_MISSING, why))
+        region = document.tone_region(job.doc, job.roles)
+        limit = (self._hello.get("limits") or {}).get("max_pixels")
+        if limit and region.width * region.height > limit:
+            raise DocumentError(messages.tone_too_large(region.width, region.height, limit))
+        return document.build_tone_request(job.doc, job.roles, region)
 
     def _tick(self) -> None:
         try:
@@ -291,13 +328,16 @@ class Controller(QObject):
         stage = header.get("stage", "")
         if stage == "queued":
             return f"Queued{which} (position {header.get('queue_position', '?')})"
+        if job.bbox is None:
+            return f"Auto tone: {stage}"
         return f"Generating{which}: {stage}"
 
     def _add(self, job: _Job, result: client.EditResult) -> None:
         if result.layout != "BGRA":
             self._finish("error", f"The engine replied in {result.layout}, not BGRA: a bug.")
             return
-        patch = Patch(result.x, result.y, result.width, result.height, result.data, result.seed)
+        seed = None if job.bbox is None else result.seed
+        patch = Patch(result.x, result.y, result.width, result.height, result.data, seed)
         try:
             node = document.add_result_layer(job.doc, job.roles.image, patch)
             name = job.doc.name() or "untitled"

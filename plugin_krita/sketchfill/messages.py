@@ -8,6 +8,10 @@ CANCELLED = "Cancelled: no layer was added."
 DOCUMENT_CLOSED = "The document was closed before the result arrived; nothing was added."
 NO_HISTORY = "No earlier result to put back yet."
 CONNECTING = "Connecting to the SketchFill engine..."
+NO_TONE_TOOL = (
+    "The running SketchFill engine has no auto tone (an older version): update SketchFill "
+    "and restart the engine."
+)
 
 # What to do, by the stable error code of the engine or the client.
 _HINTS = {
@@ -44,3 +48,10 @@ def bug(exc: Exception) -> str:
 def missing_client(error: str) -> str:
     """The client (pyzmq) does not import in Krita's Python; error says why and what to do."""
     return f"SketchFill cannot reach its engine from Krita's Python: {error}"
+
+
+def tone_too_large(width: int, height: int, limit: int) -> str:
+    return (
+        f"The image layer is {width}x{height} pixels, over the engine's limit of {limit}: "
+        "scale the image down, or start the engine with a larger --max-pixels."
+    )

@@ -171,13 +171,13 @@ def _grow(mask: np.ndarray, r: int) -> np.ndarray:
     return out
 
 
-def check_one_new_layer(r: dict) -> dict:
-    """Exactly one new layer, named for its seed, directly above the photo in the same
-    parent; every other layer and the selection exactly as before."""
+def check_one_new_layer(r: dict, name: re.Pattern = RESULT_NAME) -> dict:
+    """Exactly one new layer, named for its seed (or as `name` says), directly above the
+    photo in the same parent; every other layer and the selection exactly as before."""
     assert r["call"]["success"], r["call"]
     assert len(r["added"]) == 1, r["added"]
     new = r["added"][0]
-    assert RESULT_NAME.match(new["name"]), new["name"]
+    assert name.match(new["name"]), new["name"]
     after = r["after"]["layers"]
     ids = [layer["id"] for layer in after]
     photo = next(layer for layer in after if layer["name"] == "photo")
@@ -407,3 +407,38 @@ def _stop(pid: int) -> None:
             return
         time.sleep(0.1)
     os.kill(pid, signal.SIGKILL)
+
+
+@pytest.mark.parametrize("selection", [True, False])
+def test_auto_tone(gimp, plugin, photo, config, engine_endpoint, selection):
+    """Filters > SketchFill > Auto tone on a photo layer moved off the canvas corner: one
+    new layer "SketchFill tone" above the photo, holding exactly what the engine's own
+    pipeline makes with the shipped tone model from the photo's part of the canvas (the
+    whole layer, or softly just the ellipse selection); nothing else changes."""
+    from sketchfill.runtime import load_model
+    from sketchfill.tone import run_tone
+
+    client_json = config(endpoint=engine_endpoint)
+    case = {"selection": selection, "photo_offset": [-16, 12]}
+    env = {"SKETCHFILL_CASE": json.dumps(case)}
+    run = _run(gimp, "tone_case.py", plugin, photo, client_json, env=env)
+    r = run.result
+    check_one_new_layer(r, re.compile(r"SketchFill tone$"))
+    assert r["menu"] == ["<Image>/Filters/SketchFill"] and r["label"] == "Auto _tone"
+    x, y = r["region"][:2]
+    assert (x, y) == (0, 12)
+    photo_px = _pixels(run, "photo", r["region"])
+    sel = _pixels(run, "selection", r["region"], 1)[..., 0]
+    assert sel.any() == selection
+    model = load_model("sketchfill-tone", task="tone", warmup=0)
+    want = run_tone(model, photo_px, sel if selection else None)
+    assert r["box"] == [x + want.x, y + want.y, *want.patch.shape[1::-1]]
+    new = _pixels(run, "new", r["box"])
+    assert np.abs(new.astype(int) - want.patch).max() <= 1
+    if selection:
+        outside = sel[want.box.y : want.box.y1, want.box.x : want.box.x1] == 0
+        inside = photo_px[want.box.y : want.box.y1, want.box.x : want.box.x1]
+        assert outside.any() and np.array_equal(new[outside], inside[outside])
+    else:
+        assert r["box"] == r["region"]
+        assert np.abs(new[..., :3].astype(int) - photo_px[..., :3]).mean() > 2  # it did tone

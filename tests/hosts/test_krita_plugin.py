@@ -479,9 +479,10 @@ def _krita_gui_exec(host, home: Path, scenario, pyzmq, env, timeout) -> dict:
 
 
 def test_gui_actions_docker_and_one_undo(any_krita, host_setup, engine_endpoint):
-    """The full Krita GUI loads the plug-in from its .desktop: five actions, the docker in
+    """The full Krita GUI loads the plug-in from its .desktop: six actions, the docker in
     the window; the Generate action adds the layer, ONE Edit > Undo removes it and leaves
-    every layer as before, Redo brings it back; the toggle action hides/shows the panel.
+    every layer as before, Redo brings it back; the toggle action hides/shows the panel;
+    the panel's Auto tone button adds "SketchFill tone" above, which one Undo removes.
     (kritarunner has no window, hence no undo: 5.2's cannot even open one.)"""
     host = any_krita.keywords["host"]  # any_krita only picks the host and checks its set-up
     pyzmq = host_setup.get("krita_pyzmq") if host == "system" else None
@@ -492,6 +493,7 @@ def test_gui_actions_docker_and_one_undo(any_krita, host_setup, engine_endpoint)
     assert r["actions"] == {
         "sketchfill_generate": True,
         "sketchfill_variation": True,
+        "sketchfill_tone": True,
         "sketchfill_cancel": True,
         "sketchfill_put_back": True,
         "sketchfill_toggle_docker": True,
@@ -506,6 +508,9 @@ def test_gui_actions_docker_and_one_undo(any_krita, host_setup, engine_endpoint)
     assert r["docker_history"] == 1
     shown, hidden, shown_again = r["toggle"]  # 5.1 shows a new docker at first, 5.2 hides it
     assert hidden is not shown and shown_again is shown
+    assert r["tone_record"]["outcome"] == "done", r["tone_record"]
+    assert r["after_tone"] == ["face", "SketchFill seed 77", "SketchFill tone", "sketch", "color"]
+    assert r["tone_undo_restores"]
 
 
 def _alive(pid: int) -> bool:
@@ -514,3 +519,32 @@ def _alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     return True
+
+
+@pytest.mark.parametrize("selection", [True, False], ids=["selection", "whole"])
+def test_auto_tone_adds_one_layer(any_krita, pykrita, engine_endpoint, selection):
+    """The Auto tone command on the demo portrait: one new layer "SketchFill tone" above
+    the face layer holding exactly what the engine's own pipeline makes with the shipped
+    tone model (softly inside the selection when there is one); nothing else changes."""
+    from sketchfill.runtime import load_model
+    from sketchfill.tone import run_tone
+
+    args = ["selection"] if selection else []
+    v = run(any_krita, pykrita, "auto_tone", args, endpoint=engine_endpoint, autostart=False)
+    r = v.value
+    assert r["record"]["outcome"] == "done", r["record"]
+    assert r["record"]["last_notice"] == "Added the layer 'SketchFill tone'."
+    assert r["layers_after"] == ["face", "SketchFill tone", "sketch", "color"]
+    assert layers_unchanged(r["before"], r["after"]), (r["before"], r["after"])
+    assert r["history"] == ["tone"]
+    face = to_rgba(bgra_file(v.workdir / "face.bgra", 512, 512))
+    mask = None
+    if selection:
+        mask = np.frombuffer((v.workdir / "selection.l").read_bytes(), np.uint8).reshape(512, 512)
+    want = run_tone(load_model("sketchfill-tone", task="tone", warmup=0), face, mask)
+    b = want.box
+    assert r["new"] == [["SketchFill tone", [b.x, b.y, b.width, b.height]]]
+    got = to_rgba(bgra_file(v.workdir / "result.bgra", b.width, b.height))
+    assert np.abs(got.astype(int) - want.patch).max() <= 1
+    if not selection:
+        assert np.abs(got[..., :3].astype(int) - face[..., :3]).mean() > 2  # it did tone

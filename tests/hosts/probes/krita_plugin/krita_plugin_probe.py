@@ -245,6 +245,34 @@ def face_edit(args):
     return info
 
 
+def auto_tone(args):
+    """args: ["selection"] or []: Auto tone of the demo portrait's face layer, with the
+    demo mask as the selection or without a selection."""
+    doc = face_document(selection=bool(args))
+    w, h = doc.width(), doc.height()
+    dump("face.bgra", bytes(doc.nodeByName("face").pixelData(0, 0, w, h)))
+    if args:
+        dump("selection.l", bytes(doc.selection().pixelData(0, 0, w, h)))
+    before = snapshot(doc)
+    ctrl = new_controller()
+    record = run_until_finished(ctrl, lambda: ctrl.tone(doc))
+    after = snapshot(doc)
+    new = _new_layers(before, doc)
+    info = {
+        "before": before,
+        "after": after,
+        "layers_after": names(doc),
+        "new": [[n.name(), bounds(n)] for n in new],
+        "record": record,
+        "history": [e.label().split()[0] for e in ctrl.history.entries],
+    }
+    if len(new) == 1:
+        x, y, bw, bh = bounds(new[0])
+        dump("result.bgra", bytes(new[0].pixelData(x, y, bw, bh)))
+    doc.close()
+    return info
+
+
 def _pattern_document():
     """64x48, B,G,R,A built by hand so every channel is told apart:
     image: R = 40 + 3x, G = 100 + 2y, B = 220 - 2x (never equal to each other);
@@ -469,7 +497,8 @@ def noop(args):
 def gui_actions_undo(args):
     """Krita loaded the real plug-in from its .desktop: the actions exist, the docker is in
     the window, the Generate action edits the active document, one Edit > Undo removes the
-    result and Redo brings it back; the toggle action hides and shows the panel."""
+    result and Redo brings it back; the toggle action hides and shows the panel; the
+    panel's Auto tone button adds a layer that one Undo removes."""
     from sketchfill import job
     from sketchfill.ids import ACTIONS, DOCKER_ID
 
@@ -517,6 +546,14 @@ def gui_actions_undo(args):
         app.action("sketchfill_toggle_docker").trigger()
         wait(100)
         out["toggle"] = [shown, hidden, docker.isVisible()]
+        # the panel's Auto tone button: one more layer, one more undo step
+        before_tone, names_before_tone = snapshot(doc), names(doc)
+        out["tone_record"] = run_until_finished(ctrl, docker.tone_button.click)
+        out["after_tone"] = names(doc)
+        app.action("edit_undo").trigger()
+        wait_for(lambda: names(doc) == names_before_tone)
+        doc.waitForDone()
+        out["tone_undo_restores"] = snapshot(doc) == before_tone
     return out
 
 

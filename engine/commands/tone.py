@@ -1,0 +1,90 @@
+"""`sketchfill tone`: auto tone of an image file, through a running engine or in process."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+import numpy as np
+
+from .. import layers, protocol
+from ..client import Client, EngineError, ToneRequest
+from ..edit import EditError, EditResult, apply_patch
+from ..images import ImageFileError, has_alpha, load_layer, load_rgba, save_image
+from ..runtime import ModelError, load_model
+from ..tone import DEFAULT_TONE_MODEL, run_tone
+
+HELP = "auto tone an image file: exposure, contrast and colour balance"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("image", help="the photo (any format Pillow reads)")
+    p.add_argument(
+        "--mask",
+        help="tone only here (soft): white on black, or paint on a transparent layer",
+    )
+    p.add_argument("-o", "--output", required=True, help="where to write the toned image")
+    p.add_argument(
+        "--fixed",
+        action="store_true",
+        help="use the fixed algorithm (gray world, auto-levels, gamma) instead of the network",
+    )
+    p.add_argument(
+        "--engine",
+        default=protocol.DEFAULT_ENDPOINT,
+        help="use the engine at this endpoint when one answers (%(default)s)",
+    )
+    p.add_argument(
+        "--in-process", action="store_true", help="do not look for an engine; run the model here"
+    )
+    p.add_argument(
+        "--model", help=f"model folder or name, run in process (default {DEFAULT_TONE_MODEL})"
+    )
+    p.add_argument("--threads", type=int, help="ONNX Runtime threads for in-process runs")
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        image = load_rgba(args.image)
+        mask = None
+        if args.mask:
+            mask = layers.mask_channel(load_layer(args.mask, image), "RGBA")
+        result, where = _tone(image, mask, args)
+        save_image(args.output, apply_patch(image, result), keep_alpha=has_alpha(args.image))
+    except (ImageFileError, EditError, ModelError, EngineError) as exc:
+        print(f"sketchfill tone: {getattr(exc, 'message', exc)}", file=sys.stderr)
+        return 1
+    print(json.dumps({"output": args.output, "engine": where, "patch": result.box.to_json()}))
+    return 0
+
+
+def _tone(image: np.ndarray, mask: np.ndarray | None, args: argparse.Namespace):
+    if args.fixed:
+        return run_tone(None, image, mask), "fixed algorithm"
+    if not args.in_process and args.model is None:
+        client = Client(args.engine)
+        try:
+            client.hello(1.0)
+        except EngineError:
+            pass  # nobody there: run in process below
+        else:
+            return _remote(client, image, mask), args.engine
+        finally:
+            client.close()
+    model = load_model(args.model or DEFAULT_TONE_MODEL, task="tone", threads=args.threads)
+    return run_tone(model, image, mask), "in-process"
+
+
+def _remote(client: Client, image: np.ndarray, mask: np.ndarray | None) -> EditResult:
+    height, width = image.shape[:2]
+    request = ToneRequest(
+        canvas_width=width,
+        canvas_height=height,
+        region=protocol.Box(0, 0, width, height),
+        image=image,
+        mask=mask,
+    )
+    got = client.edit(request)
+    patch = layers.as_array(got.data, got.width, got.height, got.layout)
+    return EditResult(np.array(patch), got.x, got.y, 0)

@@ -1,0 +1,93 @@
+"""`sketchfill train-tone`: train the auto tone network without paired data.
+
+Losses (the tone patent): colour = MSE between the enhanced photo and the fixed algorithm's
+answer for the same input; naturalness = least-squares GAN loss from a critic that sees
+untouched photos as real; artifact = MSE between the input and what an inverse network
+makes of the enhanced photo (so the enhancer keeps what it cannot give back, e.g. no
+clipped highlights). Total = weighted sum. `RUN/tone.pt` holds everything for --resume
+and what `sketchfill export-tone` reads; it is written via temp file + rename.
+
+The CLI imports this module to build its parser: torch is imported inside `run` only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import time
+from pathlib import Path
+
+HELP = "train the auto tone network on folders of photos (no pairs needed)"
+CHECKPOINT = "tone.pt"
+FORMAT = "sketchfill-tone/1"
+DEFAULT_WEIGHTS = {"color": 1.0, "natural": 0.05, "artifact": 0.5}
+DEFAULT_NOTE = (
+    "face photos under non-commercial or unclear licences (see ../shared/data/faces "
+    "MANIFEST.tsv): non-commercial research use only"
+)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--data", required=True, type=Path, nargs="+", help="folders of photos (any subject)"
+    )
+    p.add_argument("--out", required=True, type=Path, help="run folder (checkpoint, samples)")
+    p.add_argument("--res", type=int, default=128, help="training and thumbnail size")
+    p.add_argument("--steps", type=int, default=4000, help="total optimiser steps")
+    p.add_argument("--batch", type=int, default=16)
+    p.add_argument("--width", type=int, default=24, help="tone network base width")
+    p.add_argument("--lr", type=float, default=2e-4)
+    p.add_argument(
+        "--loss-weights",
+        default="",
+        metavar="K=V,...",
+        help=f"override loss weights (defaults {DEFAULT_WEIGHTS})",
+    )
+    p.add_argument("--resume", action="store_true", help="continue from RUN/tone.pt")
+    p.add_argument("--time-limit", type=float, default=None, metavar="MINUTES")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--log-every", type=int, default=50)
+    p.add_argument("--save-every", type=float, default=5.0, metavar="MINUTES")
+    p.add_argument("--data-note", default=DEFAULT_NOTE, help="licence note for the model card")
+
+
+def parse_weights(text: str) -> dict[str, float]:
+    weights = dict(DEFAULT_WEIGHTS)
+    for item in filter(None, text.split(",")):
+        key, _, value = item.partition("=")
+        if key not in weights:
+            raise ValueError(f"unknown loss weight {key!r}; known: {', '.join(weights)}")
+        weights[key] = float(value)
+    return weights
+
+
+def run(args: argparse.Namespace) -> int:
+    started = time.monotonic()
+    try:
+        weights = parse_weights(args.loss_weights)
+    except ValueError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    if args.res % 16 or args.res < 32:
+        print("--res must be a multiple of 16 (at least 32)", file=sys.stderr)
+        return 2
+    for folder in args.data:
+        if not folder.is_dir():
+            print(f"no such folder: {folder}", file=sys.stderr)
+            return 2
+    from .tone_trainer import ToneTrainer
+
+    try:
+        trainer = ToneTrainer(args, weights, started)
+    except ValueError as exc:  # no photos, a checkpoint of another run
+        print(exc, file=sys.stderr)
+        return 2
+    signal.signal(signal.SIGTERM, lambda *_: trainer.request_stop())
+    return trainer.train()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(prog="sketchfill train-tone", description=HELP)
+    add_arguments(parser)
+    sys.exit(run(parser.parse_args()))
