@@ -16,6 +16,7 @@ from ..images import ImageFileError, has_alpha, load_inputs, save_image
 from ..layers import as_array
 from ..preprocess import EditInputs, mask_bbox
 from ..runtime import ModelError, load_generator
+from . import add_engine_arguments
 
 HELP = "edit an image file: regenerate the masked area following a sketch and colours"
 
@@ -37,14 +38,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="soften the seam over this many pixels inside the mask (%(default)s)",
     )
     p.add_argument("-o", "--output", required=True, help="where to write the edited image")
-    p.add_argument(
-        "--engine",
-        default=protocol.DEFAULT_ENDPOINT,
-        help="use the engine at this endpoint when one answers (%(default)s)",
-    )
-    p.add_argument(
-        "--in-process", action="store_true", help="do not look for an engine; run the model here"
-    )
+    add_engine_arguments(p)
     p.add_argument("--model", help="model folder or name for in-process runs")
     p.add_argument("--threads", type=int, help="ONNX Runtime threads for in-process runs")
 

@@ -14,6 +14,7 @@ from ..edit import EditError, EditResult, apply_patch
 from ..images import ImageFileError, has_alpha, load_layer, load_rgba, save_image
 from ..runtime import ModelError, load_model
 from ..tone import DEFAULT_TONE_MODEL, run_tone
+from . import add_engine_arguments
 
 HELP = "auto tone an image file: exposure, contrast and colour balance"
 
@@ -30,14 +31,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="use the fixed algorithm (gray world, auto-levels, gamma) instead of the network",
     )
-    p.add_argument(
-        "--engine",
-        default=protocol.DEFAULT_ENDPOINT,
-        help="use the engine at this endpoint when one answers (%(default)s)",
-    )
-    p.add_argument(
-        "--in-process", action="store_true", help="do not look for an engine; run the model here"
-    )
+    add_engine_arguments(p)
     p.add_argument(
         "--model", help=f"model folder or name, run in process (default {DEFAULT_TONE_MODEL})"
     )

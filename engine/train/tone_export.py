@@ -101,7 +101,7 @@ def export(args: argparse.Namespace) -> Path:
             raise ExportError(f"ONNX output differs from torch by {diff:.2e}")
         ms = latency_ms(session, samples)
         print(f"latency: {ms} ms per {res}-px thumbnail")
-        metrics = json.loads(args.metrics.read_text(encoding="utf-8")) if args.metrics else {}
+        metrics = card_metrics(args.metrics) if args.metrics else {}
         card = ModelCard.for_tone(
             args.name,
             args.version or f"0.1.0+step{step}",
@@ -147,3 +147,20 @@ def export(args: argparse.Namespace) -> Path:
         return target
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def card_metrics(path: Path) -> dict:
+    """The summary of an `eval-tone` JSON for the card (the per-image rows stay out)."""
+    found = json.loads(path.read_text(encoding="utf-8"))
+    return {
+        "methods": found["methods"],
+        "images": found["images"],
+        "faults": found["faults"],
+        "size": found["size"],
+        "data": Path(found["data"]).name,
+        "reference": [Path(r).name for r in found["reference"]],
+        "protocol": "sketchfill eval-tone: seeded synthetic tone faults per held-out photo; "
+        "ntd = natural-tone distance (Mahalanobis distance of CIELAB tone statistics from "
+        "the reference photos' Gaussian, lower is better); psnr and delta_e (CIEDE2000) "
+        "against the untouched photo",
+    }

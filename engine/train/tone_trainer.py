@@ -57,6 +57,9 @@ class ToneTrainer:
         if saved is not None:
             for name in ("tone", "inverse", "critic", "opt_g", "opt_c", "opt_d"):
                 getattr(self, name).load_state_dict(saved[name])
+            for opt in (self.opt_g, self.opt_c, self.opt_d):
+                for group in opt.param_groups:  # --lr counts on resume too
+                    group["lr"] = args.lr
             self.step, self.seconds = saved["step"], saved["seconds"]
             print(f"resumed {self.path} at step {self.step}")
 

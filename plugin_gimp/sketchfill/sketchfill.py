@@ -53,19 +53,33 @@ PRECISION_NOTE = (
 )
 
 
+def _add_image_layer_argument(proc):
+    proc.add_string_argument(
+        "image-layer",
+        "Image layer",
+        "Name of the photo's layer; empty: the selected layer",
+        Settings().image_layer,
+        RW,
+    )
+
+
+def _add_endpoint_argument(proc):
+    proc.add_string_argument(
+        "endpoint",
+        "E_ngine endpoint",
+        "ZeroMQ endpoint of the engine; empty: from client.json",
+        Settings().endpoint,
+        RW,
+    )
+
+
 def _add_generate_arguments(proc):
     sources = Gimp.Choice.new()
     sources.add("auto", 0, "Selection, else the mask layer", "")
     sources.add("selection", 1, "Selection", "")
     sources.add("layer", 2, "Mask layer", "")
     d = Settings()
-    proc.add_string_argument(
-        "image-layer",
-        "Image layer",
-        "Name of the photo's layer; empty: the selected layer",
-        d.image_layer,
-        RW,
-    )
+    _add_image_layer_argument(proc)
     proc.add_string_argument(
         "sketch-layer",
         "Sketch layer",
@@ -113,13 +127,7 @@ def _add_generate_arguments(proc):
         d.feather,
         RW,
     )
-    proc.add_string_argument(
-        "endpoint",
-        "E_ngine endpoint",
-        "ZeroMQ endpoint of the engine; empty: from client.json",
-        d.endpoint,
-        RW,
-    )
+    _add_endpoint_argument(proc)
 
 
 def settings_of(config) -> Settings:
@@ -150,14 +158,18 @@ class Progress:
         Gimp.progress_update(fraction)
 
 
-def generate(image, drawables, settings: Settings) -> Gimp.Layer:
-    """One edit: read the layers, ask the engine, add its answer as a new layer."""
+def _require_rgb(image) -> None:
     if image.get_base_type() != Gimp.ImageBaseType.RGB:
         mode = image.get_base_type().value_nick
         raise PluginError(
             f"SketchFill works on RGB images and this one is {mode}: use Image > Mode > RGB "
             "(on a copy if you want to keep this one as it is)."
         )
+
+
+def generate(image, drawables, settings: Settings) -> Gimp.Layer:
+    """One edit: read the layers, ask the engine, add its answer as a new layer."""
+    _require_rgb(image)
     host = GimpHost(image)
     top = image.get_layers()
     plan = plan_edit(host, drawables, top, settings)
@@ -165,53 +177,48 @@ def generate(image, drawables, settings: Settings) -> Gimp.Layer:
     precision = image.get_precision()
     if precision != Gimp.Precision.U8_NON_LINEAR:
         progress.text(f"SketchFill: converting {precision.value_nick} pixels to 8-bit")
-    try:
-        config = ClientConfig.for_plugin(HERE)
-        if settings.endpoint:
-            config.endpoint = settings.endpoint
-        client, hello = connect(config, on_status=progress.text)
-        with client:
-            region = region_for(plan, hello, config.endpoint)
-            request = build_request(host, plan, region, settings)
-            progress.text("SketchFill: sending the layers")
-            result = client.edit(request, on_progress=progress.engine, timeout=config.reply_timeout)
-    except EngineError as exc:
-        raise PluginError(engine_message(exc)) from None
-    layer = host.add_result(
-        f"{RESULT_PREFIX}{result.seed}",
-        Box(result.x, result.y, result.width, result.height),
-        result.data,
-        plan.image.get_parent(),
-        insert_position(plan.image, top),
-    )
-    Gimp.progress_update(1.0)
-    return layer
+
+    def request(hello, endpoint):
+        region = region_for(plan, hello, endpoint)
+        return build_request(host, plan, region, settings)
+
+    result = ask_engine(settings, progress, request, "SketchFill: sending the layers")
+    return _add_layer(host, f"{RESULT_PREFIX}{result.seed}", result, plan.image, top)
 
 
 def auto_tone(image, drawables, settings: Settings) -> Gimp.Layer:
     """Auto tone of the photo layer (within the selection, if any), as a new layer."""
+    _require_rgb(image)
     host = GimpHost(image)
     top = image.get_layers()
     plan = plan_tone(host, drawables, top, settings)
     progress = Progress("SketchFill: connecting to the engine")
+
+    def request(hello, endpoint):
+        return tone_request(host, plan, hello, endpoint)
+
+    result = ask_engine(settings, progress, request, "SketchFill: sending the photo")
+    return _add_layer(host, TONE_RESULT, result, plan.image, top)
+
+
+def ask_engine(settings: Settings, progress: Progress, make_request, sending: str):
+    """Connect (or start the engine), build the request from its hello, wait for the result."""
     try:
         config = ClientConfig.for_plugin(HERE)
         if settings.endpoint:
             config.endpoint = settings.endpoint
         client, hello = connect(config, on_status=progress.text)
         with client:
-            request = tone_request(host, plan, hello, config.endpoint)
-            progress.text("SketchFill: sending the photo")
-            result = client.edit(request, on_progress=progress.engine, timeout=config.reply_timeout)
+            request = make_request(hello, config.endpoint)
+            progress.text(sending)
+            return client.edit(request, on_progress=progress.engine, timeout=config.reply_timeout)
     except EngineError as exc:
         raise PluginError(engine_message(exc)) from None
-    layer = host.add_result(
-        TONE_RESULT,
-        Box(result.x, result.y, result.width, result.height),
-        result.data,
-        plan.image.get_parent(),
-        insert_position(plan.image, top),
-    )
+
+
+def _add_layer(host, name: str, result, photo, top) -> Gimp.Layer:
+    box = Box(result.x, result.y, result.width, result.height)
+    layer = host.add_result(name, box, result.data, photo.get_parent(), insert_position(photo, top))
     Gimp.progress_update(1.0)
     return layer
 
@@ -332,21 +339,8 @@ class SketchFill(Gimp.PlugIn):
                 "opacity for a lighter touch. Your layers are not changed.",
                 name,
             )
-            d = Settings()
-            proc.add_string_argument(
-                "image-layer",
-                "Image layer",
-                "Name of the photo's layer; empty: the selected layer",
-                d.image_layer,
-                RW,
-            )
-            proc.add_string_argument(
-                "endpoint",
-                "E_ngine endpoint",
-                "ZeroMQ endpoint of the engine; empty: from client.json",
-                d.endpoint,
-                RW,
-            )
+            _add_image_layer_argument(proc)
+            _add_endpoint_argument(proc)
         else:
             proc.set_menu_label("Generate _again")
             proc.set_documentation(

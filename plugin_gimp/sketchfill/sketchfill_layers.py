@@ -233,15 +233,18 @@ def region_for(plan: Plan, hello: dict[str, Any], endpoint: str) -> Box:
             "(see the SketchFill README) or restart the engine with --model."
         )
     region = edit_region(plan.bbox, plan.canvas_width, plan.canvas_height, hello)
+    _check_size(region, hello, "the area around the mask", "Regenerate a smaller area, scale")
+    return region
+
+
+def _check_size(region: Box, hello: dict[str, Any], what: str, fix: str) -> None:
     limit = (hello.get("limits") or {}).get("max_pixels")
     if limit and region.width * region.height > limit:
         raise PluginError(
-            f"SketchFill: image too large for the engine: the area around the mask is "
-            f"{region.width}x{region.height} pixels, over its limit of {limit}. Regenerate a "
-            "smaller area, scale the image down, or start the engine with a larger "
-            "--max-pixels."
+            f"SketchFill: image too large for the engine: {what} is {region.width}x"
+            f"{region.height} pixels, over its limit of {limit}. {fix} the image down, or "
+            "start the engine with a larger --max-pixels."
         )
-    return region
 
 
 def build_request(host, plan: Plan, region: Box, settings: Settings) -> EditRequest:
@@ -313,13 +316,7 @@ def tone_request(host, plan: TonePlan, hello: dict[str, Any], endpoint: str) -> 
             "sketchfill-tone model (see the SketchFill README)."
         )
     region = plan.region
-    limit = (hello.get("limits") or {}).get("max_pixels")
-    if limit and region.width * region.height > limit:
-        raise PluginError(
-            f"SketchFill: image too large for the engine: the layer is {region.width}x"
-            f"{region.height} pixels, over its limit of {limit}. Scale the image down, or "
-            "start the engine with a larger --max-pixels."
-        )
+    _check_size(region, hello, "the layer", "Scale")
     return ToneRequest(
         canvas_width=plan.canvas_width,
         canvas_height=plan.canvas_height,

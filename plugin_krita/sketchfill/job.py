@@ -113,6 +113,24 @@ class Controller(QObject):
     def generate(self, doc, *, count: int | None = None, random_seed: bool = False) -> bool:
         """Edit doc with the current options: options.variations results (or `count`),
         each a new layer. Returns whether it started; if not, a notice says why."""
+        seeds = self._seeds(count or max(1, self.options.variations), random_seed)
+
+        def job() -> _Job:
+            roles = document.resolve_roles(doc, self.options.roles)
+            return _Job(doc, roles, document.mask_bbox(doc, roles), seeds)
+
+        return self._start(doc, job)
+
+    def tone(self, doc) -> bool:
+        """Auto tone of the image layer (within the selection, if any) as a new layer."""
+
+        def job() -> _Job:
+            roles = document.resolve_roles(doc, self.options.roles, need_mask=False)
+            return _Job(doc, roles, None, [None])
+
+        return self._start(doc, job)
+
+    def _start(self, doc, make_job) -> bool:
         if self.busy:
             self._say(messages.BUSY, error=True)
             return False
@@ -120,37 +138,13 @@ class Controller(QObject):
             self._finish("error", messages.NO_DOCUMENT)
             return False
         try:
-            roles = document.resolve_roles(doc, self.options.roles)
-            bbox = document.mask_bbox(doc, roles)
+            self._job = make_job()
         except DocumentError as exc:
             self._finish("error", str(exc))
             return False
         except RuntimeError:  # the document's Krita side is gone
             self._finish("error", messages.NO_DOCUMENT)
             return False
-        seeds = self._seeds(count or max(1, self.options.variations), random_seed)
-        return self._start(_Job(doc, roles, bbox, seeds))
-
-    def tone(self, doc) -> bool:
-        """Auto tone of the image layer (within the selection, if any) as a new layer."""
-        if self.busy:
-            self._say(messages.BUSY, error=True)
-            return False
-        if doc is None:
-            self._finish("error", messages.NO_DOCUMENT)
-            return False
-        try:
-            roles = document.resolve_roles(doc, self.options.roles, need_mask=False)
-        except DocumentError as exc:
-            self._finish("error", str(exc))
-            return False
-        except RuntimeError:
-            self._finish("error", messages.NO_DOCUMENT)
-            return False
-        return self._start(_Job(doc, roles, None, [None]))
-
-    def _start(self, job: _Job) -> bool:
-        self._job = job
         self._set_state("connecting")
         self.progressed.emit(0.0, messages.CONNECTING)
         # A connect left running by a cancelled request is as fresh as a new one: use it.
