@@ -59,14 +59,17 @@ def apply_transform(
     cancel: CancelToken | None = None,
     *,
     frame: tuple[Box, int, int] | None = None,
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
     """uint8 RGB -> uint8 RGB: per-channel curve `lut` (3 x 256, values in [0, 1]), then
     exposure gain 2**log_gain, the coarse grid spread over the whole image. `frame` =
-    (where `rgb` lies, full width, full height) when `rgb` is a part of the image."""
+    (where `rgb` lies, full width, full height) when `rgb` is a part of the image; `out`
+    may be `rgb` itself (each strip is read before it is written)."""
     height, width = rgb.shape[:2]
     box, full_w, full_h = frame or (Box(0, 0, width, height), width, height)
     xs = np.arange(box.x, box.x1)
-    out = np.empty((height, width, 3), np.uint8)
+    if out is None:
+        out = np.empty((height, width, 3), np.uint8)
     table = lut.astype(np.float32)
     for top in range(0, height, STRIP_ROWS):
         if cancel is not None:
@@ -143,11 +146,14 @@ def run_tone(
     report("apply", 0.5)
     patch = image[box.y : box.y1, box.x : box.x1].copy()
     frame = (box, image.shape[1], image.shape[0])
+    if mask is None:  # in place: a 50 MP photo needs no second copy
+        apply_transform(patch, lut, log_gain, token, frame=frame, out=patch[..., :3])
+        return EditResult(patch, box.x, box.y, seed=0)
     toned = apply_transform(patch, lut, log_gain, token, frame=frame)
-    if mask is None:
-        patch[..., :3] = toned
-    else:
-        w = mask[box.y : box.y1, box.x : box.x1, None].astype(np.float32) / 255.0
-        mixed = w * toned + (1 - w) * patch[..., :3]
-        patch[..., :3] = np.clip(np.rint(mixed), 0, 255).astype(np.uint8)
+    selection = mask[box.y : box.y1, box.x : box.x1]
+    for top in range(0, box.height, STRIP_ROWS):  # float blend in strips: bounded memory
+        rows = slice(top, top + STRIP_ROWS)
+        w = selection[rows, :, None].astype(np.float32) / 255.0
+        mixed = w * toned[rows] + (1 - w) * patch[rows, :, :3]
+        patch[rows, :, :3] = np.clip(np.rint(mixed), 0, 255).astype(np.uint8)
     return EditResult(patch, box.x, box.y, seed=0)
