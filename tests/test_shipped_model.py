@@ -1,16 +1,18 @@
-"""The default model in models/: it loads as the engine loads it (hash and shapes checked
-against its card), its card's evaluation holds the claims the README makes, and it edits
-the demo portrait as asked (the lips take the dabbed colour, the rest is untouched)."""
+"""The shipped models in models/: they load as the engine loads them (hash and shapes
+checked against their cards), their cards' evaluations hold the claims the README makes,
+the edit model edits the demo portrait as asked (the lips take the dabbed colour, the rest
+is untouched) and the tone model repairs the README's faulty portrait."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
-from sketchfill.demo import demo_inputs
+from sketchfill.demo import demo_inputs, tone_fault
 from sketchfill.edit import apply_patch, run_edit
 from sketchfill.modelcard import ModelCard
-from sketchfill.runtime import DEFAULT_MODEL, load_generator
+from sketchfill.runtime import DEFAULT_MODEL, load_generator, load_model
+from sketchfill.tone import DEFAULT_TONE_MODEL, run_tone
 
 MODELS = Path(__file__).resolve().parents[1] / "models"
 METRICS_HIGHER_BETTER = {"psnr", "ssim", "sketch_f1"}
@@ -49,3 +51,29 @@ def test_demo_edit_follows_the_colour_and_keeps_everything_else():
     assert inner.sum() > 50
     distance = np.abs(after[inner][:, :3].astype(int) - inputs.color[inner][:, :3]).mean()
     assert distance < 30, distance
+
+
+def test_tone_model_loads_and_its_card_beats_leaving_the_photo_alone():
+    """The shipped tone network: its held-out evaluation (synthetic tone faults) shows it
+    nearer the untouched photos than the faulty input on every measure."""
+    model = load_model(MODELS / DEFAULT_TONE_MODEL, task="tone")
+    metrics = model.card.metrics
+    assert metrics["data"] == "faces_eval" and metrics["images"] >= 40
+    ours, faulty = metrics["methods"]["sketchfill"], metrics["methods"]["input"]
+    assert ours["ntd"] < faulty["ntd"] and ours["delta_e"] < faulty["delta_e"]
+    assert ours["psnr"] > faulty["psnr"]
+
+
+def test_tone_demo_repairs_the_faulty_portrait():
+    """The README's picture: auto tone brings the dimmed, cast portrait back towards the
+    untouched one, and keeps its alpha."""
+    original = demo_inputs().image
+    faulty = original.copy()
+    faulty[..., :3] = tone_fault(original[..., :3])
+    toned = run_tone(load_model(MODELS / DEFAULT_TONE_MODEL, task="tone"), faulty).patch
+
+    def error(a: np.ndarray) -> float:
+        return float(np.abs(a[..., :3].astype(int) - original[..., :3]).mean())
+
+    assert error(toned) < 0.6 * error(faulty), (error(toned), error(faulty))
+    assert np.array_equal(toned[..., 3], original[..., 3])

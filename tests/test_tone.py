@@ -21,7 +21,7 @@ from sketchfill.edit import EditError
 from sketchfill.modelcard import ModelCard, ModelCardError
 from sketchfill.protocol import Box
 from sketchfill.runtime import ModelError, load_model
-from sketchfill.train.tone_data import degrade
+from sketchfill.train.tone_data import degrade, list_photos
 from sketchfill.train.tone_model import ToneNet, apply_tone
 
 CLI = [sys.executable, "-m", "sketchfill.cli"]
@@ -263,8 +263,21 @@ def test_eval_tone_reports_every_method(tone_models, tmp_path):
         assert row["ntd"] > 0 and row["psnr"] > 0 and row["delta_e"] >= 0
     assert Image.open(tmp_path / "grid.png").size == (4 * 256, 4 * 256)
     overlap = subprocess.run(
-        [*cmd[:6], "--reference", str(tmp_path), *cmd[8:]],
+        [*cmd[:6], "--reference", str(held_out), *cmd[8:]],
         capture_output=True,
         text=True,
     )
     assert overlap.returncode == 2 and "must not hold the evaluated photos" in overlap.stderr
+
+
+def test_photo_folders_are_read_without_their_subfolders(tmp_path):
+    """As for the generator: faces/labels/ holds parsing maps, which are not photos."""
+    Image.fromarray(face_like(40, 40)[..., :3]).save(tmp_path / "a.png")
+    (tmp_path / "labels").mkdir()
+    Image.fromarray(np.zeros((40, 40), np.uint8)).save(tmp_path / "labels" / "a.png")
+    assert list_photos([tmp_path]) == [tmp_path / "a.png"]
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="no photos"):
+        list_photos([tmp_path / "empty"])
+    with pytest.raises(ValueError, match="does not exist"):
+        list_photos([tmp_path / "missing"])

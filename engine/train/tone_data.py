@@ -16,18 +16,21 @@ import numpy as np
 from PIL import Image
 
 from ..tone import fixed_tone
+from .images import IMAGE_EXTS, list_images
 
-EXTENSIONS = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"}
 CACHE_SIDE = 256  # photos are held in memory at this short side
 
 
 def list_photos(folders: list[Path]) -> list[Path]:
-    found = sorted(
-        p for folder in folders for p in folder.rglob("*") if p.suffix.lower() in EXTENSIONS
-    )
+    """The photos directly inside each folder (not recursive, as for the generator:
+    faces/labels/ holds parsing maps, not photos)."""
+    try:
+        found = sorted(p for folder in folders for p in list_images(folder))
+    except FileNotFoundError as exc:
+        raise ValueError(str(exc)) from None
     if not found:
         where = ", ".join(str(f) for f in folders)
-        raise ValueError(f"no photos ({', '.join(sorted(EXTENSIONS))}) found in {where}")
+        raise ValueError(f"no photos ({', '.join(IMAGE_EXTS)}) found in {where}")
     return found
 
 

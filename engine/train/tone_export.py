@@ -24,6 +24,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--name", default=DEFAULT_NAME)
     p.add_argument("--version", default=None, help="model version (default: from the step)")
     p.add_argument("--metrics", type=Path, default=None, help="JSON from `sketchfill eval-tone`")
+    p.add_argument("--schedule", default="", help="how the run was trained, in words, for the card")
     p.add_argument("--tolerance", type=float, default=1e-4)
     p.add_argument("--opset", type=int, default=17)
 
@@ -129,6 +130,7 @@ def export(args: argparse.Namespace) -> Path:
                 ],
                 "inputs": "photos with random exposure, gamma, contrast, colour-cast and "
                 "faded-black faults (15 % left as they are); no pairs are used",
+                **({"schedule": args.schedule} if args.schedule else {}),
             },
             metrics=metrics,
             extra={
