@@ -20,7 +20,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 import zmq
 
@@ -215,8 +215,7 @@ class ToneRequest:
         return protocol.encode(header, buffers)
 
 
-# typing.Union, not `|`: Krita 5.1 bundles Python 3.8, which must import this module.
-Request = Union[EditRequest, ToneRequest]  # noqa: UP007
+Request = EditRequest | ToneRequest
 
 
 @dataclass

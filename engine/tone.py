@@ -15,12 +15,12 @@ import numpy as np
 from PIL import Image
 
 from .edit import EditError, EditResult, Progress
+from .modelcard import TONE_LUT_SIZE
 from .preprocess import mask_bbox
 from .protocol import EMPTY_MASK, Box
 from .runtime import CancelToken, Model
 
 DEFAULT_TONE_MODEL = "sketchfill-tone"
-LUT_SIZE = 256
 STRIP_ROWS = 256  # rows per strip at full size: bounds memory on 50 MP photos
 # Fixed algorithm: clip this fraction at each end, aim mean luminance at mid-grey.
 LEVELS_CLIP = 0.005
@@ -103,7 +103,7 @@ def fixed_lut(rgb: np.ndarray) -> np.ndarray:
     small = thumbnail(rgb, 256).reshape(3, -1)
     means = small.mean(axis=1) + 1e-3
     balance = means.mean() / means  # gray world: equal channel means
-    levels = np.arange(LUT_SIZE, dtype=np.float32) / (LUT_SIZE - 1)
+    levels = np.arange(TONE_LUT_SIZE, dtype=np.float32) / (TONE_LUT_SIZE - 1)
     balanced = np.clip(small * balance[:, None], 0, 1)
     luminance = balanced.mean(axis=0)
     lo, hi = np.quantile(luminance, [LEVELS_CLIP, 1 - LEVELS_CLIP])

@@ -13,11 +13,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..modelcard import TONE_LUT_SIZE
+
 KNOTS = 16  # curve segments per channel
 GAIN = 16  # gain grid side
 MAX_EV = 1.0  # largest local exposure change, in stops
 HIST_BINS = 32
-LUT_SIZE = 256
 
 
 def _conv(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
@@ -76,7 +77,7 @@ class ToneNet(nn.Module):
         bias = torch.zeros(3, KNOTS + 2)
         bias[:, KNOTS:] = -6.0  # black and white end points start near 0 and 1
         last.bias.data.copy_(bias.flatten())
-        self.register_buffer("lut_weights", knot_weights(torch.linspace(0, 1, LUT_SIZE)).T)
+        self.register_buffer("lut_weights", knot_weights(torch.linspace(0, 1, TONE_LUT_SIZE)).T)
 
     def transform(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """[B, 3, H, W] in [0, 1] -> (curve points [B, 3, KNOTS+1], log2 gain [B, 1, G, G])."""
