@@ -53,7 +53,7 @@ def test_hello_reports_versions_model_and_limits(engine):
     assert hello["limits"]["max_pixels"] == engine.config.max_pixels
     assert hello["limits"]["max_message_bytes"] == engine.config.max_message_bytes
     assert hello["context"]["min_side"] == 64
-    assert set(hello["ops"]) == {"hello", "edit", "cancel"}
+    assert set(hello["ops"]) == {"hello", "edit", "cancel", "tone"}
 
 
 def test_edit_streams_progress_then_a_result(engine):
