@@ -165,25 +165,14 @@ class EditRequest:
     reply_layout: str = "RGBA"
 
     def frames(self, request_id: str) -> list[Any]:
-        r = self.region
-        buffers = [
-            Buffer("image", r.width, r.height, self.image_layout, self.image),
-            Buffer("mask", r.width, r.height, self.mask_layout, self.mask),
+        layers = [
+            ("image", self.image_layout, self.image),
+            ("mask", self.mask_layout, self.mask),
+            ("sketch", self.sketch_layout, self.sketch),
+            ("color", self.color_layout, self.color),
         ]
-        if self.sketch is not None:
-            buffers.append(Buffer("sketch", r.width, r.height, self.sketch_layout, self.sketch))
-        if self.color is not None:
-            buffers.append(Buffer("color", r.width, r.height, self.color_layout, self.color))
-        header = {
-            "op": protocol.OP_EDIT,
-            "id": request_id,
-            "canvas": {"width": self.canvas_width, "height": self.canvas_height},
-            "region": r.to_json(),
-            "seed": self.seed,
-            "feather": self.feather,
-            "reply_layout": self.reply_layout,
-        }
-        return protocol.encode(header, buffers)
+        fields = {"seed": self.seed, "feather": self.feather}
+        return _encode(protocol.OP_EDIT, request_id, self, layers, fields)
 
 
 @dataclass
@@ -201,21 +190,32 @@ class ToneRequest:
     reply_layout: str = "RGBA"
 
     def frames(self, request_id: str) -> list[Any]:
-        r = self.region
-        buffers = [Buffer("image", r.width, r.height, self.image_layout, self.image)]
-        if self.mask is not None:
-            buffers.append(Buffer("mask", r.width, r.height, self.mask_layout, self.mask))
-        header = {
-            "op": protocol.OP_TONE,
-            "id": request_id,
-            "canvas": {"width": self.canvas_width, "height": self.canvas_height},
-            "region": r.to_json(),
-            "reply_layout": self.reply_layout,
-        }
-        return protocol.encode(header, buffers)
+        layers = [("image", self.image_layout, self.image), ("mask", self.mask_layout, self.mask)]
+        return _encode(protocol.OP_TONE, request_id, self, layers, {})
 
 
 Request = EditRequest | ToneRequest
+
+
+def _encode(
+    op: str, request_id: str, request: Request, layers: list[tuple], fields: dict[str, Any]
+) -> list[Any]:
+    """A request's frames: the header and the layers that are present, each region-sized."""
+    r = request.region
+    buffers = [
+        Buffer(name, r.width, r.height, layout, data)
+        for name, layout, data in layers
+        if data is not None
+    ]
+    header = {
+        "op": op,
+        "id": request_id,
+        "canvas": {"width": request.canvas_width, "height": request.canvas_height},
+        "region": r.to_json(),
+        **fields,
+        "reply_layout": request.reply_layout,
+    }
+    return protocol.encode(header, buffers)
 
 
 @dataclass

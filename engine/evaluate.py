@@ -56,7 +56,7 @@ def image_seed(name: str) -> int:
     return int.from_bytes(hashlib.sha256(name.encode("utf-8")).digest()[:8], "little")
 
 
-def _mean(values: list[float]) -> float | None:
+def mean_finite(values: list[float]) -> float | None:
     finite = [v for v in values if not math.isnan(v)]
     return round(sum(finite) / len(finite), 4) if finite else None
 
@@ -67,6 +67,7 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from .edit import EditInputs, apply_patch, run_edit
+    from .images import save_image
     from .modelcard import write_atomic
     from .runtime import load_generator
     from .train.dataset import make_sample
@@ -130,7 +131,7 @@ def run(args: argparse.Namespace) -> int:
     if sys.stderr.isatty():
         print(file=sys.stderr)
 
-    summary = {m: {k: _mean([r[m][k] for r in rows]) for k in METRICS} for m in methods}
+    summary = {m: {k: mean_finite([r[m][k] for r in rows]) for k in METRICS} for m in methods}
     result = {
         "methods": summary,
         "images": len(rows),
@@ -141,14 +142,9 @@ def run(args: argparse.Namespace) -> int:
     }
     write_atomic(args.json, (json.dumps(result, indent=2) + "\n").encode("utf-8"))
     if sheet:
-        grid = np.concatenate(sheet, 0)
-        ok, png = cv2.imencode(".png", np.ascontiguousarray(grid[..., ::-1]))
-        if ok:
-            write_atomic(args.grid, png.tobytes())
-            print(
-                f"grid ({' | '.join(['input', 'sketch', 'colour', *methods, 'truth'])}): "
-                f"{args.grid}"
-            )
+        save_image(args.grid, np.concatenate(sheet, 0))
+        names = " | ".join(["input", "sketch", "colour", *methods, "truth"])
+        print(f"grid ({names}): {args.grid}")
     print_table(summary)
     return 0
 

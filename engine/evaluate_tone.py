@@ -51,10 +51,10 @@ def tone_stats(rgb) -> list[float]:
     from PIL import Image
     from skimage.color import rgb2lab
 
-    small = np.asarray(Image.fromarray(rgb).resize((STATS_SIDE, STATS_SIDE), Image.BOX))
-    lab = rgb2lab(small.astype(np.float32) / 255.0).reshape(-1, 3)
+    thumb = np.asarray(Image.fromarray(rgb).resize((STATS_SIDE, STATS_SIDE), Image.BOX))
+    lab = rgb2lab(thumb.astype(np.float32) / 255.0).reshape(-1, 3)
     lightness, a, b = lab.T
-    clipped = float(((small >= 250) | (small <= 5)).any(axis=2).mean())
+    clipped = float(((thumb >= 250) | (thumb <= 5)).any(axis=2).mean())
     p5, p95 = np.percentile(lightness, [5, 95])
     chroma = float(np.hypot(a, b).mean())
     return [lightness.mean(), lightness.std(), p5, p95, a.mean(), b.mean(), chroma, clipped]
@@ -83,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
     from skimage.color import deltaE_ciede2000, rgb2lab
 
-    from .evaluate import _mean, image_seed
+    from .evaluate import image_seed, mean_finite
     from .runtime import ModelError, load_model
     from .tone import run_tone
     from .train.tone_data import degrade, list_photos, load_photo
@@ -108,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
         return run_tone(net, rgba).patch[..., :3]
 
     def small_lab(rgb):
-        return rgb2lab(load_small(rgb).astype(np.float32) / 255.0)
+        return rgb2lab(small(rgb).astype(np.float32) / 255.0)
 
     methods = ("input", "fixed", "sketchfill")
     rows, per_method = [], {m: {k: [] for k in METRICS} for m in methods}
@@ -138,8 +138,10 @@ def run(args: argparse.Namespace) -> int:
             rows.append(row)
             if args.grid and len(sheet) < args.grid_rows:
                 sheet.append([faulty, outputs["fixed"], outputs["sketchfill"], photo])
-    summary = {name: {m: _mean(v) for m, v in vals.items()} for name, vals in per_method.items()}
-    summary["original"] = {"ntd": _mean(original_ntd), "psnr": None, "delta_e": None}
+    summary = {
+        name: {m: mean_finite(v) for m, v in vals.items()} for name, vals in per_method.items()
+    }
+    summary["original"] = {"ntd": mean_finite(original_ntd), "psnr": None, "delta_e": None}
     result = {
         "data": str(args.data),
         "reference": [str(r) for r in args.reference],
@@ -163,7 +165,8 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def load_small(rgb):
+def small(rgb):
+    """The picture at 256x256 (area average): sheets and colour differences."""
     import numpy as np
     from PIL import Image
 
@@ -171,14 +174,8 @@ def load_small(rgb):
 
 
 def write_sheet(path: Path, rows: list[list]) -> None:
-    import io
-
     import numpy as np
-    from PIL import Image
 
-    from .modelcard import write_atomic
+    from .images import save_image
 
-    lines = [np.concatenate([load_small(p) for p in row], 1) for row in rows]
-    buf = io.BytesIO()
-    Image.fromarray(np.concatenate(lines, 0)).save(buf, "PNG")
-    write_atomic(path, buf.getvalue())
+    save_image(path, np.concatenate([np.concatenate([small(p) for p in row], 1) for row in rows]))

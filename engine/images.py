@@ -67,9 +67,10 @@ def has_alpha(path: str | os.PathLike[str]) -> bool:
 
 
 def save_image(path: str | os.PathLike[str], rgba: np.ndarray, *, keep_alpha: bool = True) -> None:
-    """Save atomically in the format the suffix names; never leaves a half-written file."""
+    """Save an RGBA (or RGB) array atomically in the format the suffix names; never leaves
+    a half-written file."""
     path = Path(path)
-    img = Image.fromarray(rgba, "RGBA")
+    img = Image.fromarray(np.ascontiguousarray(rgba), "RGBA" if rgba.shape[2] == 4 else "RGB")
     if not keep_alpha or path.suffix.lower() in (".jpg", ".jpeg"):
         img = img.convert("RGB")
     buf = io.BytesIO()

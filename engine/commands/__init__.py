@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import argparse
 
+import numpy as np
+
 from .. import protocol
+from ..client import Client, EngineError, Request
+from ..edit import EditResult
+from ..layers import as_array
 
 
 def add_engine_arguments(p: argparse.ArgumentParser) -> None:
@@ -17,3 +22,21 @@ def add_engine_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--in-process", action="store_true", help="do not look for an engine; run the model here"
     )
+
+
+def answering_engine(endpoint: str) -> tuple[Client, dict] | None:
+    """A connected client and the engine's hello, or None when nobody answers in a second
+    (the command then runs in process). The caller closes the client."""
+    client = Client(endpoint)
+    try:
+        return client, client.hello(1.0)
+    except EngineError:
+        client.close()
+        return None
+
+
+def remote_result(client: Client, request: Request) -> EditResult:
+    """Send the request and wait; the engine's patch as an array."""
+    got = client.edit(request)
+    patch = as_array(got.data, got.width, got.height, got.layout)
+    return EditResult(np.array(patch), got.x, got.y, got.seed)

@@ -13,10 +13,9 @@ from .. import protocol
 from ..client import Client, EditRequest, EngineError, edit_region
 from ..edit import EditError, EditResult, apply_patch, run_edit
 from ..images import ImageFileError, has_alpha, load_inputs, save_image
-from ..layers import as_array
 from ..preprocess import EditInputs, mask_bbox
 from ..runtime import ModelError, load_generator
-from . import add_engine_arguments
+from . import add_engine_arguments, answering_engine, remote_result
 
 HELP = "edit an image file: regenerate the masked area following a sketch and colours"
 
@@ -59,18 +58,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _edit(inputs: EditInputs, seed: int, args: argparse.Namespace) -> tuple[EditResult, str]:
-    if not args.in_process:
-        client = Client(args.engine)
-        try:
-            hello = client.hello(1.0)
-        except EngineError:
-            hello = None  # nobody there: run in process below
-        if hello is not None:
-            try:
-                return _remote(client, hello, inputs, seed, args.feather), args.engine
-            finally:
-                client.close()
-        client.close()
+    found = None if args.in_process else answering_engine(args.engine)
+    if found is not None:
+        client, hello = found
+        with client:
+            return _remote(client, hello, inputs, seed, args.feather), args.engine
     model = load_generator(args.model, threads=args.threads)
     return run_edit(model, inputs, seed, args.feather), "in-process"
 
@@ -97,6 +89,4 @@ def _remote(client: Client, hello: dict, inputs: EditInputs, seed: int, feather:
         seed=seed,
         feather=feather,
     )
-    got = client.edit(request)
-    patch = as_array(got.data, got.width, got.height, got.layout)
-    return EditResult(np.array(patch), got.x, got.y, got.seed)
+    return remote_result(client, request)

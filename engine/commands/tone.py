@@ -14,7 +14,7 @@ from ..edit import EditError, EditResult, apply_patch
 from ..images import ImageFileError, has_alpha, load_layer, load_rgba, save_image
 from ..runtime import ModelError, load_model
 from ..tone import DEFAULT_TONE_MODEL, run_tone
-from . import add_engine_arguments
+from . import add_engine_arguments, answering_engine, remote_result
 
 HELP = "auto tone an image file: exposure, contrast and colour balance"
 
@@ -56,16 +56,11 @@ def run(args: argparse.Namespace) -> int:
 def _tone(image: np.ndarray, mask: np.ndarray | None, args: argparse.Namespace):
     if args.fixed:
         return run_tone(None, image, mask), "fixed algorithm"
-    if not args.in_process and args.model is None:
-        client = Client(args.engine)
-        try:
-            client.hello(1.0)
-        except EngineError:
-            pass  # nobody there: run in process below
-        else:
+    found = None if args.in_process or args.model else answering_engine(args.engine)
+    if found is not None:
+        client, _ = found
+        with client:
             return _remote(client, image, mask), args.engine
-        finally:
-            client.close()
     model = load_model(args.model or DEFAULT_TONE_MODEL, task="tone", threads=args.threads)
     return run_tone(model, image, mask), "in-process"
 
@@ -79,6 +74,4 @@ def _remote(client: Client, image: np.ndarray, mask: np.ndarray | None) -> EditR
         image=image,
         mask=mask,
     )
-    got = client.edit(request)
-    patch = layers.as_array(got.data, got.width, got.height, got.layout)
-    return EditResult(np.array(patch), got.x, got.y, 0)
+    return remote_result(client, request)

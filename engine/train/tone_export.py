@@ -53,15 +53,16 @@ def export(args: argparse.Namespace) -> Path:
     from ..modelcard import INPUT_NAME, ONNX_FILE, ModelCard, sha256_file
     from .exporting import ExportError, _publish, latency_ms, ort_session
     from .tone_data import ToneData
-    from .tone_loop import FORMAT
     from .tone_model import GAIN, ToneNet
+    from .tone_trainer import load_checkpoint
 
     path = Path(args.checkpoint)
     if not path.is_file():
         raise ExportError(f"no checkpoint at {path}")
-    ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    if ckpt.get("format") != FORMAT:
-        raise ExportError(f"{path} is not a tone checkpoint written by `sketchfill train-tone`")
+    try:
+        ckpt = load_checkpoint(path)
+    except ValueError as exc:
+        raise ExportError(str(exc)) from None
     config, step = ckpt["config"], int(ckpt["step"])
     net = ToneNet(config["width"])
     net.load_state_dict(ckpt["tone"])

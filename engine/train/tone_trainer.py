@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import io
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
 
-from ..modelcard import write_atomic
+from ..images import save_image
 from .tone_data import ToneData
 from .tone_loop import CHECKPOINT, FORMAT
 from .tone_model import Critic, Inverse, ToneNet, apply_tone
@@ -22,18 +20,20 @@ LOSSES = ("color", "natural", "artifact", "inverse", "critic")
 SAMPLE_ROWS = 6
 
 
+def load_checkpoint(path: Path) -> dict:
+    """RUN/tone.pt as written by the trainer; ValueError for anything else."""
+    saved = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(saved, dict) or saved.get("format") != FORMAT:
+        raise ValueError(f"{path} is not a tone checkpoint written by `sketchfill train-tone`")
+    return saved
+
+
 class ToneTrainer:
     def __init__(self, args: argparse.Namespace, weights: dict[str, float], started: float):
         self.args, self.weights, self.started = args, weights, started
         self.stop_requested = False
         self.path = args.out / CHECKPOINT
-        saved = (
-            torch.load(self.path, map_location="cpu")
-            if args.resume and self.path.is_file()
-            else None
-        )
-        if saved is not None and saved.get("format") != FORMAT:
-            raise ValueError(f"{self.path} is not a tone checkpoint ({saved.get('format')!r})")
+        saved = load_checkpoint(self.path) if args.resume and self.path.is_file() else None
         width = saved["config"]["width"] if saved else args.width
         self.res = saved["config"]["res"] if saved else args.res
         self.data = ToneData(list(args.data), self.res)
@@ -164,9 +164,5 @@ class ToneTrainer:
         ]
         sheet = (np.concatenate(rows, 1).transpose(1, 2, 0) * 255 + 0.5).clip(0, 255)
         path = self.args.out / "samples" / f"step_{self.step:07d}.png"
-        path.parent.mkdir(exist_ok=True)
-        img = Image.fromarray(sheet.astype(np.uint8), "RGB")
-        buf = io.BytesIO()
-        img.save(buf, "PNG")
-        write_atomic(path, buf.getvalue())
+        save_image(path, sheet.astype(np.uint8))
         return path

@@ -223,9 +223,9 @@ def _add_layer(host, name: str, result, photo, top) -> Gimp.Layer:
     return layer
 
 
-def _finish(procedure, image, drawables, settings: Settings, action=None):
+def _finish(procedure, action, image, drawables, settings: Settings):
     try:
-        (action or generate)(image, drawables, settings)
+        action(image, drawables, settings)
     except PluginError as exc:
         return _fail(procedure, str(exc))
     except Exception as exc:  # a bug: say so plainly, keep the details for a report
@@ -267,7 +267,7 @@ def run_generate(procedure, run_mode, image, drawables, config, data):
     settings = settings_of(config)
     if run_mode == Gimp.RunMode.WITH_LAST_VALS:
         settings.seed = -1  # "again" (and Filters > Repeat) means a new variation
-    return _finish(procedure, image, drawables, settings)
+    return _finish(procedure, generate, image, drawables, settings)
 
 
 def run_again(procedure, run_mode, image, drawables, config, data):
@@ -294,7 +294,7 @@ def run_tone(procedure, run_mode, image, drawables, config, data):
     settings = Settings(
         image_layer=get("image-layer") or "", endpoint=(get("endpoint") or "").strip()
     )
-    return _finish(procedure, image, drawables, settings, auto_tone)
+    return _finish(procedure, auto_tone, image, drawables, settings)
 
 
 RUNS = {GENERATE: run_generate, AGAIN: run_again, TONE: run_tone}

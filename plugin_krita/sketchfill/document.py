@@ -186,14 +186,20 @@ def mask_bbox(doc, roles: Roles) -> Box:
     else:
         rect = roles.mask.bounds()
         x, y, w, h = rect.x(), rect.y(), rect.width(), rect.height()
-    x0, y0 = max(x, 0), max(y, 0)
-    x1, y1 = min(x + w, doc.width()), min(y + h, doc.height())
-    if x1 <= x0 or y1 <= y0:
+    box = _on_canvas(doc, x, y, w, h)
+    if box is None:
         raise DocumentError(
             "The mask is empty inside the canvas: select the area to regenerate, or paint it "
             "on the mask layer."
         )
-    return Box(x0, y0, x1 - x0, y1 - y0)
+    return box
+
+
+def _on_canvas(doc, x: int, y: int, w: int, h: int) -> Box | None:
+    """The part of the rectangle inside the canvas, or None."""
+    x0, y0 = max(x, 0), max(y, 0)
+    x1, y1 = min(x + w, doc.width()), min(y + h, doc.height())
+    return Box(x0, y0, x1 - x0, y1 - y0) if x1 > x0 and y1 > y0 else None
 
 
 def _convert(pixels: list[bytes], width: int, height: int, source, target) -> list[bytes]:
@@ -255,11 +261,10 @@ def build_request(doc, roles: Roles, region: Box, seed: int | None) -> EditReque
 def tone_region(doc, roles: Roles) -> Box:
     """The image layer's part of the canvas: auto tone measures all of it."""
     rect = roles.image.bounds()
-    x0, y0 = max(rect.x(), 0), max(rect.y(), 0)
-    x1, y1 = min(rect.x() + rect.width(), doc.width()), min(rect.y() + rect.height(), doc.height())
-    if x1 <= x0 or y1 <= y0:
+    box = _on_canvas(doc, rect.x(), rect.y(), rect.width(), rect.height())
+    if box is None:
         raise DocumentError(f"The layer '{roles.image.name()}' is empty inside the canvas.")
-    return Box(x0, y0, x1 - x0, y1 - y0)
+    return box
 
 
 def build_tone_request(doc, roles: Roles, region: Box) -> ToneRequest:
