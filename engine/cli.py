@@ -19,6 +19,7 @@ COMMANDS: dict[str, str] = {
     "hello": "sketchfill.commands.hello",
     "edit": "sketchfill.commands.edit",
     "tone": "sketchfill.commands.tone",
+    "composite": "sketchfill.commands.composite",
     "keys": "sketchfill.commands.keys",
     "broker": "sketchfill.commands.broker",
     "install-plugins": "sketchfill.commands.install_plugins",
@@ -26,10 +27,13 @@ COMMANDS: dict[str, str] = {
     "train": "sketchfill.train.loop",
     "train-bundle": "sketchfill.train.bundle",
     "train-tone": "sketchfill.train.tone_loop",
+    "train-composite": "sketchfill.train.composite_loop",
     "export": "sketchfill.export",
     "export-tone": "sketchfill.train.tone_export",
+    "export-composite": "sketchfill.train.composite_export",
     "eval": "sketchfill.evaluate",
     "eval-tone": "sketchfill.evaluate_tone",
+    "eval-composite": "sketchfill.evaluate_composite",
     "bench": "sketchfill.bench",
 }
 

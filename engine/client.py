@@ -194,7 +194,33 @@ class ToneRequest:
         return _encode(protocol.OP_TONE, request_id, self, layers, {})
 
 
-Request = EditRequest | ToneRequest
+@dataclass
+class CompositeRequest:
+    """The face layer (`face`, its alpha says where) put onto the photo, harmonised; with a
+    mask (the selection, 0-255) only there. Send the region `edit_region` gives for the
+    face's bounding box: the network reads context around it."""
+
+    canvas_width: int
+    canvas_height: int
+    region: Box
+    image: Any
+    face: Any
+    image_layout: str = "RGBA"
+    face_layout: str = "RGBA"
+    mask: Any = None
+    mask_layout: str = "L"
+    reply_layout: str = "RGBA"
+
+    def frames(self, request_id: str) -> list[Any]:
+        layers = [
+            ("image", self.image_layout, self.image),
+            ("face", self.face_layout, self.face),
+            ("mask", self.mask_layout, self.mask),
+        ]
+        return _encode(protocol.OP_COMPOSITE, request_id, self, layers, {})
+
+
+Request = EditRequest | ToneRequest | CompositeRequest
 
 
 def _encode(

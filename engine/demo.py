@@ -2,7 +2,9 @@
 
 The portrait is NASA's public-domain photo of Eileen Collins (as shipped by scikit-image);
 the mask, sketch and colour layers beside it are the project's own drawings. `--tone`
-shows auto tone instead, on the portrait given a tone fault (`tone_fault`).
+shows auto tone instead, on the portrait given a tone fault (`tone_fault`); `--composite`
+shows the composite tool, the portrait's face relit as if from another shot (`face_layer`)
+and pasted back over it, beside the three classic steps it replaces.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from .edit import EditError, apply_patch, run_edit
+from .harmonize import DEFAULT_COMPOSITE_MODEL, run_composite
 from .images import load_inputs, save_image
 from .preprocess import EditInputs
 from .protocol import Box
@@ -36,6 +39,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="show auto tone instead: the portrait dimmed, flattened and given a colour "
         "cast; the fixed algorithm; the tone model; the untouched portrait",
     )
+    p.add_argument(
+        "--composite",
+        action="store_true",
+        help="show the composite tool instead: the face relit and pasted back; Poisson "
+        "blending; Reinhard colour transfer; the composite model",
+    )
 
 
 def demo_inputs() -> EditInputs:
@@ -52,6 +61,8 @@ def demo_inputs() -> EditInputs:
 def run(args: argparse.Namespace) -> int:
     if args.tone:
         return run_tone_demo(args)
+    if args.composite:
+        return run_composite_demo(args)
     inputs = demo_inputs()
     try:
         model = load_generator(args.model)
@@ -136,6 +147,55 @@ def run_tone_demo(args: argparse.Namespace) -> int:
     for i, (panel, label) in enumerate(panels):
         sheet.paste(Image.fromarray(panel, "RGBA"), (i * (w + 10), 0))
         draw.text((i * (w + 10) + 4, h + 6), label, fill=(0, 0, 0, 255))
+    save_image(args.output, np.asarray(sheet))
+    print(f"wrote {Path(args.output)} (model {model.card.name} {model.card.version})")
+    return 0
+
+
+# Where the portrait's face is (ellipse centre and half-axes, in pixels of the 512 px photo).
+FACE_ELLIPSE = (226, 120, 47, 60)
+
+
+def face_layer(rgba: np.ndarray) -> np.ndarray:
+    """The portrait's face as a separate layer, as if cut from another shot: cooler, a
+    little darker, lit from the right, on transparency with a feathered oval edge."""
+    h, w = rgba.shape[:2]
+    x = rgba[..., :3].astype(np.float32) / 255.0 * np.array([0.82, 0.95, 1.12], np.float32)
+    light = np.linspace(0.7, 1.2, w, dtype=np.float32)[None, :, None]
+    x = np.clip(x**1.15 * light, 0, 1)
+    cx, cy, ax, ay = FACE_ELLIPSE
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    d = np.sqrt(((xx - cx) / ax) ** 2 + ((yy - cy) / ay) ** 2)
+    alpha = np.clip((1.08 - d) / 0.16, 0, 1)
+    layer = np.dstack([x * 255.0 + 0.5, alpha * 255.0 + 0.5])
+    return np.clip(layer, 0, 255).astype(np.uint8)
+
+
+def run_composite_demo(args: argparse.Namespace) -> int:
+    photo = demo_inputs().image
+    face = face_layer(photo)
+    try:
+        model = load_model(args.model or DEFAULT_COMPOSITE_MODEL, task="composite")
+    except ModelError as exc:
+        print(f"sketchfill demo: {exc.message}", file=sys.stderr)
+        return 3
+    results = [
+        (run_composite(None, photo, face, method="alpha paste"), "face layer pasted"),
+        (run_composite(None, photo, face, method="poisson"), "Poisson blending"),
+        (run_composite(None, photo, face, method="reinhard"), "Reinhard colour transfer"),
+        (run_composite(model, photo, face), "SketchFill composite"),
+    ]
+    cx, cy, ax, ay = FACE_ELLIPSE
+    side = 2 * max(ax, ay) + 80  # the face with some of its surroundings, zoomed 2x
+    x, y = cx - side // 2, cy - side // 2
+    zoom = 2 * side
+    sheet = Image.new("RGBA", (len(results) * (zoom + 10) - 10, zoom + 24), (255,) * 4)
+    draw = ImageDraw.Draw(sheet)
+    for i, (result, label) in enumerate(results):
+        panel = apply_patch(photo, result)[y : y + side, x : x + side]
+        big = Image.fromarray(panel, "RGBA").resize((zoom, zoom), Image.Resampling.LANCZOS)
+        sheet.paste(big, (i * (zoom + 10), 0))
+        draw.text((i * (zoom + 10) + 4, zoom + 6), label, fill=(0, 0, 0, 255))
     save_image(args.output, np.asarray(sheet))
     print(f"wrote {Path(args.output)} (model {model.card.name} {model.card.version})")
     return 0

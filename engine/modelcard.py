@@ -41,6 +41,13 @@ OUTPUT_NAME = "output"
 TONE_LUT_SIZE = 256
 TONE_OUTPUTS: tuple[str, ...] = ("lut", "gain")
 
+# The composite tool's network (sketchfill.harmonize): target, face and mask in; a soft
+# composite mask and a per-pixel affine colour transform (3 x 4) on a 1/4-size grid out.
+COMPOSITE_INPUTS: tuple[str, ...] = ("target", "source", "mask")
+COMPOSITE_OUTPUTS: tuple[str, ...] = ("alpha", "coeffs")
+COMPOSITE_COEFFS = 12
+COMPOSITE_STRIDE = 4
+
 
 class ModelCardError(ValueError):
     """The card is missing, unreadable or does not describe a valid generator."""
@@ -115,6 +122,31 @@ class ModelCard:
             **kw,
         )
 
+    @classmethod
+    def for_composite(cls, name: str, version: str, resolution: int, sha256: str, **kw):
+        """A card for the composite network: target and face RGB in [0, 1] and the region
+        mask in [0, 1]; out the composite mask and the colour transform's coefficients."""
+        res, grid = resolution, resolution // COMPOSITE_STRIDE
+        rgb = ["r", "g", "b"]
+        coeffs = [f"{out}_{term}" for out in "rgb" for term in ("r", "g", "b", "1")]
+        return cls(
+            name=name,
+            version=version,
+            resolution=resolution,
+            sha256=sha256,
+            task="composite",
+            inputs=[
+                TensorSpec("target", [1, 3, res, res], rgb),
+                TensorSpec("source", [1, 3, res, res], rgb),
+                TensorSpec("mask", [1, 1, res, res], ["mask"]),
+            ],
+            outputs=[
+                TensorSpec("alpha", [1, 1, res, res], ["alpha"]),
+                TensorSpec("coeffs", [1, COMPOSITE_COEFFS, grid, grid], coeffs),
+            ],
+            **kw,
+        )
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
@@ -140,6 +172,8 @@ class ModelCard:
             self._check_edit_specs()
         elif self.task == "tone":
             self._check_tone_specs()
+        elif self.task == "composite":
+            self._check_composite_specs()
 
     def _check_edit_specs(self) -> None:
         if len(self.inputs) != 1 or len(self.outputs) != 1:
@@ -169,6 +203,31 @@ class ModelCard:
             raise ModelCardError(f"tone lut shape {lut.shape} is not [1, 3, {TONE_LUT_SIZE}]")
         if len(gain.shape) != 4 or gain.shape[:2] != [1, 1] or gain.shape[2] != gain.shape[3]:
             raise ModelCardError(f"tone gain shape {gain.shape} is not [1, 1, G, G]")
+
+    def _check_composite_specs(self) -> None:
+        res, grid = self.resolution, self.resolution // COMPOSITE_STRIDE
+        if res % COMPOSITE_STRIDE:
+            raise ModelCardError(f"a composite network's resolution is a multiple of 4, not {res}")
+        want = {
+            "target": [1, 3, res, res],
+            "source": [1, 3, res, res],
+            "mask": [1, 1, res, res],
+            "alpha": [1, 1, res, res],
+            "coeffs": [1, COMPOSITE_COEFFS, grid, grid],
+        }
+        for kind, names, specs in (
+            ("inputs", COMPOSITE_INPUTS, self.inputs),
+            ("outputs", COMPOSITE_OUTPUTS, self.outputs),
+        ):
+            if tuple(t.name for t in specs) != names:
+                raise ModelCardError(
+                    f"composite {kind} {[t.name for t in specs]} are not {list(names)}"
+                )
+            for t in specs:
+                if t.shape != want[t.name]:
+                    raise ModelCardError(
+                        f"composite {t.name} shape {t.shape} is not {want[t.name]}"
+                    )
 
     @classmethod
     def load(cls, folder: str | os.PathLike[str]) -> ModelCard:

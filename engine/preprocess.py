@@ -76,18 +76,18 @@ def model_input(
 ) -> np.ndarray:
     """The float32 [1, 9, R, R] tensor of the generator contract for this crop."""
     res = resolution
-    mask = _resize_mask(_square(regenerate, crop), res)
-    rgb = _resize_rgb(_square(inputs.image[..., :3], crop, "edge"), res)
+    mask = _resize_mask(square_crop(regenerate, crop), res)
+    rgb = _resize_rgb(square_crop(inputs.image[..., :3], crop, "edge"), res)
     erased = _to_signed(rgb) * (1.0 - mask)[..., None]
 
     sketch = np.zeros((res, res), np.float32)
     if inputs.sketch is not None:
-        strength = _square(inputs.sketch, crop).astype(np.float32) / 255.0
+        strength = square_crop(inputs.sketch, crop).astype(np.float32) / 255.0
         sketch = _resize_strokes(strength, res) * mask
 
     color = np.zeros((res, res, 3), np.float32)
     if inputs.color is not None:
-        paint = _square(inputs.color, crop)
+        paint = square_crop(inputs.color, crop)
         painted = paint[..., 3].astype(np.float32) / 255.0
         color = _resize_paint(paint[..., :3], painted, res) * mask[..., None]
 
@@ -96,7 +96,7 @@ def model_input(
     return np.ascontiguousarray(np.concatenate(planes, axis=2).transpose(2, 0, 1)[None])
 
 
-def _square(a: np.ndarray, crop: Crop, mode: str = "constant") -> np.ndarray:
+def square_crop(a: np.ndarray, crop: Crop, mode: str = "constant") -> np.ndarray:
     """Cut `crop` out of `a` and pad it to a square: with zeros (nothing masked, drawn or
     painted there) or, for the photo, by repeating its edge pixels."""
     b = crop.box

@@ -21,6 +21,7 @@ DEFAULT_ENDPOINT = "tcp://127.0.0.1:5737"
 OP_HELLO = "hello"
 OP_EDIT = "edit"
 OP_TONE = "tone"
+OP_COMPOSITE = "composite"
 OP_CANCEL = "cancel"
 # Engine -> client message kinds (a hello is answered with op "hello").
 OP_PROGRESS = "progress"

@@ -3,7 +3,7 @@
 A tool names the buffers it takes and how each host layer is read, the model task it runs
 and the function that turns the decoded layers into a patch. The server checks, queues,
 cancels and answers requests for every tool alike: `edit` (sketch and colour fill) and
-`tone` (auto tone).
+`tone` (auto tone) and `composite` (a face from one layer onto the photo, harmonised).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import numpy as np
 
 from . import layers
 from .edit import EditInputs, EditResult, Progress, run_edit
+from .harmonize import DEFAULT_COMPOSITE_MODEL, run_composite
 from .protocol import Buffer
 from .runtime import DEFAULT_MODEL, CancelToken, Model
 from .tone import DEFAULT_TONE_MODEL, run_tone
@@ -69,6 +70,7 @@ MASK = Slot(("L", "RGBA", "BGRA"), layers.mask_channel, required=True)
 SELECTION = Slot(("L", "RGBA", "BGRA"), layers.mask_channel)  # soft: 0-255 weights
 STROKES = Slot(("L", "RGBA", "BGRA"), layers.stroke_channel)
 PAINT = Slot(("RGBA", "BGRA", "RGB"), layers.to_rgba)
+FACE = Slot(("RGBA", "BGRA", "RGB"), layers.to_rgba, required=True)  # its alpha: where
 
 
 def _edit(model: Model, job: Job) -> EditResult:
@@ -107,4 +109,18 @@ TONE = Tool(
     run=_tone,
 )
 
-TOOLS: dict[str, Tool] = {tool.op: tool for tool in (EDIT, TONE)}
+
+def _composite(model: Model, job: Job) -> EditResult:
+    image, face, mask = job.layers["image"], job.layers["face"], job.layers.get("mask")
+    return run_composite(model, image, face, mask, progress=job.progress, cancel=job.cancel)
+
+
+COMPOSITE = Tool(
+    op="composite",
+    task="composite",
+    default_model=DEFAULT_COMPOSITE_MODEL,
+    slots={"image": PHOTO, "face": FACE, "mask": SELECTION},
+    run=_composite,
+)
+
+TOOLS: dict[str, Tool] = {tool.op: tool for tool in (EDIT, TONE, COMPOSITE)}

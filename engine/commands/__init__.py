@@ -10,6 +10,7 @@ from .. import protocol
 from ..client import Client, EngineError, Request
 from ..edit import EditResult
 from ..layers import as_array
+from ..protocol import Box
 
 
 def add_engine_arguments(p: argparse.ArgumentParser) -> None:
@@ -33,6 +34,12 @@ def answering_engine(endpoint: str) -> tuple[Client, dict] | None:
     except EngineError:
         client.close()
         return None
+
+
+def cut(a: np.ndarray | None, region: Box) -> np.ndarray | None:
+    """The pixels of a layer inside `region` (what a request sends), or None."""
+    r = region
+    return None if a is None else np.ascontiguousarray(a[r.y : r.y1, r.x : r.x1])
 
 
 def remote_result(client: Client, request: Request) -> EditResult:

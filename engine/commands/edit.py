@@ -7,15 +7,13 @@ import json
 import secrets
 import sys
 
-import numpy as np
-
 from .. import protocol
 from ..client import Client, EditRequest, EngineError, edit_region
 from ..edit import EditError, EditResult, apply_patch, run_edit
 from ..images import ImageFileError, has_alpha, load_inputs, save_image
 from ..preprocess import EditInputs, mask_bbox
 from ..runtime import ModelError, load_generator
-from . import add_engine_arguments, answering_engine, remote_result
+from . import add_engine_arguments, answering_engine, cut, remote_result
 
 HELP = "edit an image file: regenerate the masked area following a sketch and colours"
 
@@ -74,18 +72,14 @@ def _remote(client: Client, hello: dict, inputs: EditInputs, seed: int, feather:
     if bbox is None:
         raise EditError(protocol.EMPTY_MASK, "the mask selects nothing")
     r = edit_region(bbox, width, height, hello)
-
-    def cut(a: np.ndarray | None) -> np.ndarray | None:
-        return None if a is None else np.ascontiguousarray(a[r.y : r.y1, r.x : r.x1])
-
     request = EditRequest(
         canvas_width=width,
         canvas_height=height,
         region=r,
-        image=cut(inputs.image),
-        mask=cut(inputs.mask),
-        sketch=cut(inputs.sketch),
-        color=cut(inputs.color),
+        image=cut(inputs.image, r),
+        mask=cut(inputs.mask, r),
+        sketch=cut(inputs.sketch, r),
+        color=cut(inputs.color, r),
         seed=seed,
         feather=feather,
     )

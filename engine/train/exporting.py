@@ -96,9 +96,10 @@ def ort_run(session, x: np.ndarray) -> np.ndarray:
     return np.concatenate([session.run(None, {INPUT_NAME: xi[None]})[0] for xi in x])
 
 
-def latency_ms(session, x: np.ndarray, runs: int = 7) -> float:
-    """Median per-edit latency after two warm-up runs (the first runs cost 1.5-3x)."""
-    feed = {INPUT_NAME: x[:1]}
+def latency_ms(session, x: np.ndarray | dict[str, np.ndarray], runs: int = 7) -> float:
+    """Median per-run latency after two warm-up runs (the first runs cost 1.5-3x); x is a
+    batch for the single input, or one run's feeds by input name."""
+    feed = x if isinstance(x, dict) else {INPUT_NAME: x[:1]}
     for _ in range(2):
         session.run(None, feed)
     times = []

@@ -1,0 +1,68 @@
+"""`sketchfill train-composite`: train the composite network, self-supervised.
+
+Every step draws scenes from the photos (composite_data.py): a relit copy of a photo's face
+pasted over the same photo with another face in place; the network must give back the
+untouched photo. Losses: L1 over the photo, weighted up inside the face region, and L1 of
+the image gradients (what a seam is made of). `RUN/composite.pt` holds everything for
+--resume and what `sketchfill export-composite` reads; it is written via temp file + rename.
+
+The CLI imports this module to build its parser: torch is imported inside `run` only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import time
+from pathlib import Path
+
+from .tone_loop import DEFAULT_NOTE
+
+HELP = "train the composite network on a folder of face photos (self-supervised)"
+CHECKPOINT = "composite.pt"
+FORMAT = "sketchfill-composite/1"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", required=True, type=Path, nargs="+", help="folders of face photos")
+    p.add_argument("--out", required=True, type=Path, help="run folder (checkpoint, samples)")
+    p.add_argument("--res", type=int, default=128, help="network resolution")
+    p.add_argument("--steps", type=int, default=6000, help="total optimiser steps")
+    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--width", type=int, default=16, help="network base width")
+    p.add_argument("--lr", type=float, default=3e-4)
+    p.add_argument("--face-weight", type=float, default=4.0, help="extra L1 weight in the face")
+    p.add_argument("--gradient-weight", type=float, default=1.0, help="weight of the seam loss")
+    p.add_argument("--resume", action="store_true", help="continue from RUN/composite.pt")
+    p.add_argument("--time-limit", type=float, default=None, metavar="MINUTES")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--log-every", type=int, default=50)
+    p.add_argument("--save-every", type=float, default=5.0, metavar="MINUTES")
+    p.add_argument("--data-note", default=DEFAULT_NOTE, help="licence note for the model card")
+
+
+def run(args: argparse.Namespace) -> int:
+    started = time.monotonic()
+    if args.res % 16 or args.res < 64:
+        print("--res must be a multiple of 16 (at least 64)", file=sys.stderr)
+        return 2
+    for folder in args.data:
+        if not folder.is_dir():
+            print(f"no such folder: {folder}", file=sys.stderr)
+            return 2
+    from .composite_trainer import CompositeTrainer
+
+    try:
+        trainer = CompositeTrainer(args, started)
+    except ValueError as exc:  # no photos, a checkpoint of another run
+        print(exc, file=sys.stderr)
+        return 2
+    signal.signal(signal.SIGTERM, lambda *_: trainer.request_stop())
+    return trainer.train()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(prog="sketchfill train-composite", description=HELP)
+    add_arguments(parser)
+    sys.exit(run(parser.parse_args()))

@@ -1,0 +1,151 @@
+"""The composite training loop (see composite_loop.py for the losses and the command)."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..images import save_image
+from .composite_data import CompositeData
+from .composite_loop import CHECKPOINT, FORMAT
+from .composite_model import CompositeNet, compose
+from .trainer import format_seconds, save_atomic
+
+LOSSES = ("l1", "gradient", "source_l1")
+SAMPLE_ROWS = 6
+
+
+def load_checkpoint(path: Path) -> dict:
+    """RUN/composite.pt as written by the trainer; ValueError for anything else."""
+    saved = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(saved, dict) or saved.get("format") != FORMAT:
+        raise ValueError(f"{path} is not a checkpoint written by `sketchfill train-composite`")
+    return saved
+
+
+def composite_loss(out, truth, mask, face_weight: float, gradient_weight: float):
+    """Weighted L1 (more inside the face) and L1 of horizontal and vertical differences."""
+    weight = 1 + face_weight * mask
+    l1 = (weight * (out - truth).abs()).mean() / (1 + face_weight * mask.mean())
+    gradient = sum((torch.diff(out, dim=d) - torch.diff(truth, dim=d)).abs().mean() for d in (2, 3))
+    return l1, gradient, l1 + gradient_weight * gradient
+
+
+class CompositeTrainer:
+    def __init__(self, args: argparse.Namespace, started: float):
+        self.args, self.started = args, started
+        self.stop_requested = False
+        self.path = args.out / CHECKPOINT
+        saved = load_checkpoint(self.path) if args.resume and self.path.is_file() else None
+        width = saved["config"]["width"] if saved else args.width
+        self.res = saved["config"]["res"] if saved else args.res
+        self.data = CompositeData(list(args.data), self.res)
+        self.net = CompositeNet(width)
+        self.opt = torch.optim.Adam(self.net.parameters(), args.lr, betas=(0.9, 0.999))
+        self.step, self.seconds = 0, 0.0
+        self.config = {
+            "width": width,
+            "res": self.res,
+            "batch": args.batch,
+            "lr": args.lr,
+            "face_weight": args.face_weight,
+            "gradient_weight": args.gradient_weight,
+            "seed": args.seed,
+            "data": [str(f.absolute()) for f in args.data],
+            "photos": len(self.data.paths),
+            "data_note": args.data_note,
+        }
+        if saved is not None:
+            self.net.load_state_dict(saved["net"])
+            self.opt.load_state_dict(saved["opt"])
+            for group in self.opt.param_groups:  # --lr counts on resume too
+                group["lr"] = args.lr
+            self.step, self.seconds = saved["step"], saved["seconds"]
+            print(f"resumed {self.path} at step {self.step}")
+
+    def request_stop(self) -> None:
+        self.stop_requested = True
+
+    def train(self) -> int:
+        a = self.args
+        a.out.mkdir(parents=True, exist_ok=True)
+        print(f"{len(self.data.paths)} photos, {self.res} px, batch {a.batch}, to step {a.steps}")
+        last_save = time.monotonic()
+        sums, count, tick = np.zeros(len(LOSSES)), 0, time.monotonic()
+        step_time = 0.0
+        while self.step < a.steps and not self._should_stop(step_time):
+            t0 = time.monotonic()
+            sums += self._train_step(self.data.batch(a.batch, a.seed, self.step))
+            count += 1
+            self.step += 1
+            step_time = time.monotonic() - t0
+            self.seconds += step_time
+            if self.step % a.log_every == 0 or self.step == a.steps:
+                rate = count / (time.monotonic() - tick)
+                left = format_seconds((a.steps - self.step) / max(rate, 1e-9))
+                vals = " ".join(f"{k} {v:.4g}" for k, v in zip(LOSSES, sums / count, strict=True))
+                print(
+                    f"step {self.step}/{a.steps} | {rate:.2f} steps/s | ETA {left} | {vals}",
+                    flush=True,
+                )
+                sums, count, tick = np.zeros(len(LOSSES)), 0, time.monotonic()
+            if time.monotonic() - last_save > a.save_every * 60:
+                self._save()
+                last_save = time.monotonic()
+        self._save()
+        self._samples()
+        print(f"stopped at step {self.step}; checkpoint {self.path}")
+        return 0
+
+    def _train_step(self, batch: dict[str, np.ndarray]) -> list[float]:
+        target, source, mask, truth = (
+            torch.from_numpy(batch[k]) for k in ("target", "source", "mask", "truth")
+        )
+        out = compose(target, source, *self.net(target, source, mask))
+        l1, gradient, total = composite_loss(
+            out, truth, mask, self.args.face_weight, self.args.gradient_weight
+        )
+        self.opt.zero_grad(set_to_none=True)
+        total.backward()
+        self.opt.step()
+        with torch.no_grad():
+            before = (source - truth).abs().mean()
+        return [l1.item(), gradient.item(), before.item()]
+
+    def _should_stop(self, step_time: float) -> bool:
+        if self.args.time_limit is None:
+            return self.stop_requested
+        reserve = 3 * step_time + 10  # a checkpoint and the sample sheet
+        return self.stop_requested or (
+            time.monotonic() + reserve > self.started + self.args.time_limit * 60
+        )
+
+    def _save(self) -> None:
+        state = {
+            "format": FORMAT,
+            "step": self.step,
+            "seconds": self.seconds,
+            "config": self.config,
+            "net": self.net.state_dict(),
+            "opt": self.opt.state_dict(),
+        }
+        save_atomic(state, self.path)
+
+    @torch.no_grad()
+    def _samples(self) -> Path:
+        """A sheet of fixed scenes: target, pasted face, network composite, truth."""
+        b = {
+            k: torch.from_numpy(v)
+            for k, v in self.data.batch(SAMPLE_ROWS, self.args.seed + 1, 1 << 40).items()
+        }
+        out = compose(b["target"], b["source"], *self.net(b["target"], b["source"], b["mask"]))
+        cols = [b["target"], b["source"], out, b["truth"]]
+        rows = [np.concatenate([c[i].numpy() for c in cols], 2) for i in range(SAMPLE_ROWS)]
+        sheet = (np.concatenate(rows, 1).transpose(1, 2, 0) * 255 + 0.5).clip(0, 255)
+        path = self.args.out / "samples" / f"step_{self.step:07d}.png"
+        save_image(path, sheet.astype(np.uint8))
+        return path
