@@ -10,7 +10,9 @@ absolute times drift:
 - throughput with 1, 2 and 4 concurrent clients, time to the first progress event, and
   the engine process's peak memory;
 - auto tone of whole 1-50 megapixel photos, in process and through the engine, beside the
-  fixed algorithm (same full-size application, no network) as the baseline.
+  fixed algorithm (same full-size application, no network) as the baseline;
+- composite of a face a quarter of the photo's width on 1-50 megapixel photos, in process
+  and through the engine, beside the three classic steps (alpha paste, Poisson, Reinhard).
 """
 
 from __future__ import annotations
@@ -30,8 +32,9 @@ from typing import Any
 
 import numpy as np
 
-from .client import Client, EditRequest, EngineError, ToneRequest, edit_region
+from .client import Client, CompositeRequest, EditRequest, EngineError, ToneRequest, edit_region
 from .edit import EditInputs, run_edit
+from .harmonize import BASELINES, DEFAULT_COMPOSITE_MODEL, run_composite
 from .modelcard import write_atomic
 from .preprocess import mask_bbox
 from .protocol import Box
@@ -76,6 +79,14 @@ def run(args: argparse.Namespace) -> int:
             print(f"(auto tone not measured: {exc.message})")
         else:
             report["tone"] = tone_speed(tone_model, endpoint, canvases, max(3, repeat // 3))
+        try:
+            composite_model = load_model(DEFAULT_COMPOSITE_MODEL, task="composite", threads=threads)
+        except ModelError as exc:
+            print(f"(composite not measured: {exc.message})")
+        else:
+            report["composite"] = composite_speed(
+                composite_model, endpoint, canvases, max(3, repeat // 3)
+            )
     print_report(report)
     if args.json:
         write_atomic(args.json, (json.dumps(report, indent=2) + "\n").encode())
@@ -280,6 +291,43 @@ def tone_speed(model: Model, endpoint: str, canvases, repeat: int) -> dict[str, 
     return out
 
 
+def oval_face(image: np.ndarray) -> np.ndarray:
+    """A face layer for timing: an oval a quarter of the photo's width, recoloured."""
+    h, w = image.shape[:2]
+    face = image.copy()
+    face[..., :3] = image[..., :3] // 2 + 40
+    yy, xx = np.ogrid[0:h, 0:w]
+    inside = ((yy - h / 2) / (w / 6)) ** 2 + ((xx - w / 2) / (w / 8)) ** 2 < 1
+    face[..., 3] = np.where(inside, 255, 0).astype(np.uint8)
+    return face
+
+
+def composite_speed(model: Model, endpoint: str, canvases, repeat: int) -> dict[str, Any]:
+    """A face composite: network in process, via the engine (the region travels), and the
+    three classic steps in process."""
+    out = {}
+    with Client(endpoint) as client:
+        hello = client.hello(5)
+        for mp in canvases:
+            image = canvas_inputs(mp).image
+            face = oval_face(image)
+            h, w = image.shape[:2]
+            r = edit_region(mask_bbox(face[..., 3] > 0), w, h, hello, tool="composite")
+            cut = [np.ascontiguousarray(a[r.y : r.y1, r.x : r.x1]) for a in (image, face)]
+            request = CompositeRequest(w, h, r, *cut)
+            fns: dict[str, Callable[[], object]] = {
+                "network": lambda image=image, face=face: run_composite(model, image, face),
+                "engine": lambda request=request: client.edit(request, timeout=300),
+            }
+            for name in BASELINES:
+                fns[name] = lambda i=image, f=face, m=name: run_composite(None, i, f, method=m)
+            times = timed_pair(fns, repeat, warmup=1)
+            box = mask_bbox(face[..., 3] > 0)
+            times["face_megapixels"] = box.width * box.height / 1e6
+            out[f"{mp}MP"] = times
+    return out
+
+
 def first_progress(endpoint: str, repeat: int) -> dict[str, float]:
     inputs = canvas_inputs(1)
     samples = []
@@ -398,3 +446,11 @@ def print_report(r: dict[str, Any]) -> None:
                 f"  {canvas:>5}              {net:7.0f} ms {eng:9.0f} ms {fix:11.0f} ms "
                 f"{row['megapixels_per_s']:9.1f}"
             )
+    if "composite" in r:
+        print("\ncomposite, face of     network   via engine  alpha paste    poisson   reinhard")
+        for canvas, row in r["composite"].items():
+            cells = "".join(
+                f"{row[k]['median_s'] * 1000:9.0f} ms"
+                for k in ("network", "engine", "alpha paste", "poisson", "reinhard")
+            )
+            print(f"  {row['face_megapixels']:4.1f} MP ({canvas:>4}) {cells}")

@@ -197,8 +197,8 @@ class ToneRequest:
 @dataclass
 class CompositeRequest:
     """The face layer (`face`, its alpha says where) put onto the photo, harmonised; with a
-    mask (the selection, 0-255) only there. Send the region `edit_region` gives for the
-    face's bounding box: the network reads context around it."""
+    mask (the selection, 0-255) only there. Send the region `edit_region(..., tool=
+    "composite")` gives for the face's bounding box: the network reads context around it."""
 
     canvas_width: int
     canvas_height: int
@@ -275,10 +275,12 @@ class Event:
         return EngineError(self.header.get("code", protocol.INTERNAL), self.header["message"])
 
 
-def edit_region(bbox: Box, canvas_width: int, canvas_height: int, hello: dict[str, Any]) -> Box:
+def edit_region(
+    bbox: Box, canvas_width: int, canvas_height: int, hello: dict[str, Any], tool: str = "edit"
+) -> Box:
     """The rectangle of the canvas the engine will read for a mask with bounding box
-    `bbox`: send just these pixels, whatever the canvas size."""
-    ctx = hello.get("context") or {}
+    `bbox` when `tool` runs: send just these pixels, whatever the canvas size."""
+    ctx = (hello.get("tools") or {}).get(tool, {}).get("context") or hello.get("context") or {}
     margin = float(ctx.get("margin", 0.5))
     min_side = int(ctx.get("min_side", 0))
     return context_box(bbox, canvas_width, canvas_height, margin, min_side)

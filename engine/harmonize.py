@@ -8,18 +8,18 @@ are spread over the region at full size, so the face keeps all of its own detail
     out = alpha * A(face) + (1 - alpha) * photo
 
 The three steps it replaces are here too, as the evaluation's baselines: plain alpha paste,
-Poisson blending (OpenCV seamlessClone) and Reinhard colour transfer.
+Poisson blending (OpenCV seamlessClone) and Reinhard colour transfer. OpenCV comes with the
+`train` extra, not with the engine: only the baselines import it.
 """
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 from PIL import Image
 
 from .edit import EditError, EditResult, Progress
 from .preprocess import Crop, mask_bbox, plan_crop, square_crop
-from .protocol import EMPTY_MASK, Box
+from .protocol import BAD_REQUEST, EMPTY_MASK, Box
 from .runtime import CancelToken, Model
 from .tone import STRIP_ROWS, spread_grid
 
@@ -41,9 +41,21 @@ def alpha_paste(target: np.ndarray, source: np.ndarray, mask: np.ndarray) -> np.
     return np.clip(w * source + (1 - w) * target + 0.5, 0, 255).astype(np.uint8)
 
 
+def _opencv():
+    try:
+        import cv2
+    except ImportError:
+        raise EditError(
+            BAD_REQUEST,
+            "the Poisson and Reinhard baselines need OpenCV: pip install 'sketchfill[train]'",
+        ) from None
+    return cv2
+
+
 def poisson_blend(target: np.ndarray, source: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """Baseline 2: gradient-domain blending (OpenCV seamlessClone, normal clone) of the
     source inside the mask into the target, in place (uint8 RGB)."""
+    cv2 = _opencv()
     hard = (mask >= 128).astype(np.uint8) * 255
     box = mask_bbox(hard > 0)
     if box is None:
@@ -64,6 +76,7 @@ def reinhard_transfer(
 ) -> np.ndarray:
     """rgb with its CIELAB mean and deviation under `where` matched to the reference's
     under `where_ref` (Reinhard et al. 2001). Float32 RGB in [0, 255]."""
+    cv2 = _opencv()
     lab = cv2.cvtColor(rgb.astype(np.float32) / 255.0, cv2.COLOR_RGB2LAB)
     ref = cv2.cvtColor(reference.astype(np.float32) / 255.0, cv2.COLOR_RGB2LAB)
     got, want = lab[where], ref[where_ref]
@@ -163,14 +176,15 @@ def run_composite(
     cancel: CancelToken | None = None,
 ) -> EditResult:
     """Put the face layer (RGBA, canvas-sized) onto the photo (RGBA). The region is the
-    selection (0-255) if given, else the face layer's alpha. The patch covers the region's
-    bounding box and keeps the photo's alpha. `model=None` runs the baseline `method`."""
+    face layer's alpha, limited by the selection (0-255) if one is given. The patch covers
+    the region's bounding box and keeps the photo's alpha. `model=None` runs the baseline
+    `method`."""
     report = progress or (lambda stage, fraction: None)
     token = cancel or CancelToken()
-    region = face[..., 3] if mask is None else mask
+    region = face[..., 3] if mask is None else np.minimum(mask, face[..., 3])
     bbox = mask_bbox(region > 0)
     if bbox is None:
-        what = "the face layer is empty" if mask is None else "the selection is empty"
+        what = "the face layer is empty" if mask is None else "the selection misses the face"
         raise EditError(EMPTY_MASK, f"{what}: nothing to composite")
     source = pasted(image, face)
     height, width = region.shape

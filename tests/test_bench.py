@@ -39,3 +39,9 @@ def test_bench_quick_reports_every_figure(tmp_path):
     assert set(report["tone"]) == {"1MP", "12MP"}
     assert all(r["megapixels_per_s"] > 0 for r in report["tone"].values())
     assert "auto tone, whole photo" in proc.stdout
+    # composite with the shipped composite model, beside its three baselines
+    assert set(report["composite"]) == {"1MP", "12MP"}
+    for row in report["composite"].values():
+        assert row["face_megapixels"] > 0
+        assert all(row[k]["median_s"] > 0 for k in ("network", "engine", "poisson", "reinhard"))
+    assert "composite, face of" in proc.stdout

@@ -160,7 +160,7 @@ def test_engine_serves_composite_beside_edit(composite_models, echo_model, monke
         hello = client.hello(5)
         assert hello["tools"]["composite"]["model"]["task"] == "composite"
         assert hello["tools"]["composite"]["buffers"]["face"]["required"]
-        r = edit_region(mask_bbox(face[..., 3] > 0), 160, 120, hello)
+        r = edit_region(mask_bbox(face[..., 3] > 0), 160, 120, hello, tool="composite")
         cut = lambda a: np.ascontiguousarray(a[r.y : r.y1, r.x : r.x1])  # noqa: E731
         got = client.edit(CompositeRequest(160, 120, r, cut(photo), cut(face)), timeout=30)
         edit = EditRequest(160, 120, Box(0, 0, 160, 120), photo, face[..., 3].copy())
@@ -242,3 +242,25 @@ def test_eval_composite_reports_every_method(composite_models, tmp_path):
     for row in report["methods"].values():
         assert row["psnr"] > 0 and row["st_lpips"] >= 0 and row["seam"] >= 0
     assert Image.open(tmp_path / "grid.png").size == (5 * 256, 4 * 256)
+
+
+def test_the_engine_serves_without_opencv():
+    """OpenCV comes with the train extra only: the engine and the network path must not
+    need it (the installed engine has numpy, Pillow, onnxruntime and pyzmq)."""
+    code = (
+        "import sys\n"
+        "class Block:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] in ('cv2', 'torch', 'skimage'):\n"
+        "            raise ImportError('blocked')\n"
+        "sys.meta_path.insert(0, Block())\n"
+        "import sketchfill.server, sketchfill.commands.serve, sketchfill.commands.composite\n"
+        "from sketchfill import harmonize\n"
+        "try:\n"
+        "    harmonize.poisson_blend(None, None, None)\n"
+        "except harmonize.EditError as exc:\n"
+        "    print(exc.message)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "need OpenCV" in done.stdout

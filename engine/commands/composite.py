@@ -30,8 +30,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--at", metavar="X,Y", help="where the face image's top-left corner goes")
     p.add_argument(
         "--mask",
-        help="composite only here (soft): white on black, or paint on a transparent "
-        "layer; default: the face layer's alpha",
+        help="composite only here, within the face layer (soft): white on black, or paint "
+        "on a transparent layer",
     )
     p.add_argument("-o", "--output", required=True, help="where to write the result")
     p.add_argument(
@@ -102,11 +102,14 @@ def _composite(image: np.ndarray, face: np.ndarray, mask: np.ndarray | None, arg
 
 def _remote(client: Client, hello: dict, image, face, mask) -> EditResult:
     height, width = image.shape[:2]
-    bbox = mask_bbox((face[..., 3] if mask is None else mask) > 0)
+    region = face[..., 3] if mask is None else np.minimum(mask, face[..., 3])
+    bbox = mask_bbox(region > 0)
     if bbox is None:
-        raise EditError(protocol.EMPTY_MASK, "the face layer is empty: nothing to composite")
-    # The context square the edit tool reads (margin 0.5) holds the network's (0.2).
-    r = edit_region(bbox, width, height, hello)
+        what = "the face layer is empty" if mask is None else "the selection misses the face"
+        raise EditError(protocol.EMPTY_MASK, f"{what}: nothing to composite")
+    # The tool's context square (margin 0.5, its model's size at least) holds the
+    # network's (margin 0.2).
+    r = edit_region(bbox, width, height, hello, tool="composite")
     request = CompositeRequest(
         canvas_width=width,
         canvas_height=height,

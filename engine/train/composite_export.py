@@ -66,6 +66,11 @@ def export(args: argparse.Namespace) -> Path:
     except ValueError as exc:
         raise ExportError(str(exc)) from None
     config, step = ckpt["config"], int(ckpt["step"])
+    weights = config.get("weights") or {  # runs from before the seam weight existed
+        "face": config["face_weight"],
+        "gradient": config["gradient_weight"],
+        "seam": 0.0,
+    }
     net = CompositeNet(config["width"])
     net.load_state_dict(ckpt["net"])
     net.eval()
@@ -137,11 +142,11 @@ def export(args: argparse.Namespace) -> Path:
                 "device": "cpu",
                 "hours": round(float(ckpt["seconds"]) / 3600, 3),
                 "losses": [
-                    f"L1 to the untouched photo, weighted {1 + config['face_weight']:g}x inside "
-                    "the face region",
-                    f"L1 of horizontal and vertical image differences (seams), weight "
-                    f"{config['gradient_weight']:g}",
+                    "L1 to the untouched photo, weighted up inside the face region",
+                    "L1 of horizontal and vertical image differences (seams), weighted up "
+                    "along the mask's edge",
                 ],
+                "loss_weights": weights,
                 "inputs": "self-supervised scenes: a photo's face relit (exposure, tone curve, "
                 "cast, saturation, hue, directional light) pasted through a rough, wobbly, "
                 "hard or feathered mask over the same photo holding another person's face "

@@ -3,8 +3,9 @@
 Every step draws scenes from the photos (composite_data.py): a relit copy of a photo's face
 pasted over the same photo with another face in place; the network must give back the
 untouched photo. Losses: L1 over the photo, weighted up inside the face region, and L1 of
-the image gradients (what a seam is made of). `RUN/composite.pt` holds everything for
---resume and what `sketchfill export-composite` reads; it is written via temp file + rename.
+the image gradients (what a seam is made of), weighted up along the mask's edge.
+`RUN/composite.pt` holds everything for --resume and what `sketchfill export-composite`
+reads; it is written via temp file + rename.
 
 The CLI imports this module to build its parser: torch is imported inside `run` only.
 """
@@ -33,7 +34,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--width", type=int, default=16, help="network base width")
     p.add_argument("--lr", type=float, default=3e-4)
     p.add_argument("--face-weight", type=float, default=4.0, help="extra L1 weight in the face")
-    p.add_argument("--gradient-weight", type=float, default=1.0, help="weight of the seam loss")
+    p.add_argument("--gradient-weight", type=float, default=1.0, help="gradient loss weight")
+    p.add_argument(
+        "--seam-weight", type=float, default=0.0, help="extra gradient weight along the mask edge"
+    )
     p.add_argument("--resume", action="store_true", help="continue from RUN/composite.pt")
     p.add_argument("--time-limit", type=float, default=None, metavar="MINUTES")
     p.add_argument("--seed", type=int, default=0)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from ..images import save_image
 from .composite_data import CompositeData
@@ -27,17 +28,34 @@ def load_checkpoint(path: Path) -> dict:
     return saved
 
 
-def composite_loss(out, truth, mask, face_weight: float, gradient_weight: float):
-    """Weighted L1 (more inside the face) and L1 of horizontal and vertical differences."""
-    weight = 1 + face_weight * mask
-    l1 = (weight * (out - truth).abs()).mean() / (1 + face_weight * mask.mean())
-    gradient = sum((torch.diff(out, dim=d) - torch.diff(truth, dim=d)).abs().mean() for d in (2, 3))
-    return l1, gradient, l1 + gradient_weight * gradient
+def seam_band(mask: torch.Tensor, radius: int) -> torch.Tensor:
+    """1 within `radius` pixels of the mask's edge, 0 elsewhere (soft masks: their ramp)."""
+    k = 2 * radius + 1
+    grown = F.max_pool2d(mask, k, 1, radius)
+    shrunk = -F.max_pool2d(-mask, k, 1, radius)
+    return (grown - shrunk).clamp(0, 1)
+
+
+def composite_loss(out, truth, mask, weights: dict[str, float]):
+    """Weighted L1 (more inside the face) and L1 of horizontal and vertical differences,
+    more along the mask's edge, where a seam shows."""
+    weight = 1 + weights["face"] * mask
+    l1 = (weight * (out - truth).abs()).mean() / (1 + weights["face"] * mask.mean())
+    band = 1 + weights["seam"] * seam_band(mask, max(1, mask.shape[-1] // 64))
+    dy = (torch.diff(out, dim=2) - torch.diff(truth, dim=2)).abs()
+    dx = (torch.diff(out, dim=3) - torch.diff(truth, dim=3)).abs()
+    gradient = (band[..., 1:, :] * dy).mean() + (band[..., :, 1:] * dx).mean()
+    return l1, gradient, l1 + weights["gradient"] * gradient
 
 
 class CompositeTrainer:
     def __init__(self, args: argparse.Namespace, started: float):
         self.args, self.started = args, started
+        self.weights = {
+            "face": args.face_weight,
+            "gradient": args.gradient_weight,
+            "seam": args.seam_weight,
+        }
         self.stop_requested = False
         self.path = args.out / CHECKPOINT
         saved = load_checkpoint(self.path) if args.resume and self.path.is_file() else None
@@ -52,8 +70,7 @@ class CompositeTrainer:
             "res": self.res,
             "batch": args.batch,
             "lr": args.lr,
-            "face_weight": args.face_weight,
-            "gradient_weight": args.gradient_weight,
+            "weights": self.weights,
             "seed": args.seed,
             "data": [str(f.absolute()) for f in args.data],
             "photos": len(self.data.paths),
@@ -106,9 +123,7 @@ class CompositeTrainer:
             torch.from_numpy(batch[k]) for k in ("target", "source", "mask", "truth")
         )
         out = compose(target, source, *self.net(target, source, mask))
-        l1, gradient, total = composite_loss(
-            out, truth, mask, self.args.face_weight, self.args.gradient_weight
-        )
+        l1, gradient, total = composite_loss(out, truth, mask, self.weights)
         self.opt.zero_grad(set_to_none=True)
         total.backward()
         self.opt.step()
