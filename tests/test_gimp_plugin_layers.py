@@ -341,3 +341,145 @@ def test_tone_refusals_say_what_to_do(sl):
         sl.plan_tone(elsewhere, [corner], [corner], sl.Settings())
     result = Layer("SketchFill tone")
     assert sl.is_result(result)
+
+
+# -- composite face ------------------------------------------------------------------------
+
+COMPOSITE_TOOL = {
+    "model": {"name": "sketchfill-composite", "resolution": 32},
+    "context": {"margin": 0.5, "min_side": 32},
+}
+COMPOSITE_HELLO = {**HELLO, "tools": {"composite": COMPOSITE_TOOL}}
+
+
+def blob(w, h, x0, y0, bw, bh, value=(90, 140, 200, 255)):
+    """RGBA bytes of a w x h layer, transparent but for a bw x bh block at (x0, y0)."""
+    return painted(w, h, [(x, y) for x in range(x0, x0 + bw) for y in range(y0, y0 + bh)], value)
+
+
+def composite_stack():
+    """Top to bottom: face (offset, smaller than the canvas, a block of face at 4..9 x
+    3..7 of its own pixels), photo (offset the other way), background."""
+    face = Layer("face", x=20, y=10, w=16, h=12, rgba=blob(16, 12, 4, 3, 6, 5))
+    photo = Layer("photo", x=-3, y=2, w=70, h=50, rgba=bytes(range(250)) * 56)
+    return face, photo, [face, photo, Layer("bg")]
+
+
+def test_composite_plan_face_is_selected_photo_is_right_below(sl):
+    face, photo, top = composite_stack()
+    host = Host(96, 64)
+    plan = sl.plan_composite(host, [face], top)
+    assert plan.face is face and plan.photo is photo and not plan.selection
+    # the face's alpha > 0, in canvas coordinates (its offsets added)
+    assert plan.bbox == sl.Box(24, 13, 6, 5)
+    # a selected composite result stands for the face it was made from, right below it
+    result = Layer("SketchFill composite")
+    assert sl.plan_composite(host, [result], [result, *top]).face is face
+    # inside a group, the photo is the layer below in that group, not the next one outside
+    inner_photo = Layer("inner photo", w=96, h=64)
+    group = Layer("group", children=[face, inner_photo])
+    plan = sl.plan_composite(host, [face], [group, photo])
+    assert plan.photo is inner_photo
+
+
+def test_composite_request_reads_the_region_of_photo_face_and_selection(sl):
+    from sketchfill_client.protocol import context_box
+
+    face, _, top = composite_stack()
+    host = Host(96, 64)
+    plan = sl.plan_composite(host, [face], top)
+    request = sl.composite_request(host, plan, COMPOSITE_HELLO, "E")
+    # the composite tool's context (its model's side, 32), not the edit model's (64)
+    assert request.region == context_box(plan.bbox, 96, 64, 0.5, 32) == sl.Box(11, 0, 32, 32)
+    assert host.reads[-2:] == [
+        ("photo", request.region, "R'G'B'A u8"),
+        ("face", request.region, "R'G'B'A u8"),
+    ]
+    assert request.mask is None and request.face_layout == "RGBA"
+    # the face at (24, 13) of the canvas is (13, 13) of the region, fully opaque
+    i = 4 * (13 * 32 + 13)
+    assert request.face[i : i + 4] == bytes((90, 140, 200, 255))
+    assert request.face[:4] == bytes(4)  # outside the face layer: transparent
+    # the photo at (-3, 2): canvas (11, 2) is its own pixel (14, 0); above it, nothing
+    assert request.image[4 * 2 * 32 : 4 * 2 * 32 + 4] == bytes((56, 57, 58, 59))
+    assert request.image[:4] == bytes(4)
+    header = request.frames("id")[0]
+    assert b'"op":"composite"' in header.replace(b" ", b"")
+    # an older engine's hello without per-tool context: its top-level one
+    plain = {**HELLO, "tools": {"composite": {"model": COMPOSITE_TOOL["model"]}}}
+    assert sl.composite_request(host, plan, plain, "E").region.width == 64
+
+
+def test_composite_with_a_selection_composites_there(sl):
+    w, h = 96, 64
+    selection = bytearray(w * h)
+    for y in range(14, 20):
+        selection[y * w + 26 : y * w + 34] = b"\x80" * 8
+    face, _, top = composite_stack()
+    host = Host(w, h, bytes(selection))
+    plan = sl.plan_composite(host, [face], top)
+    assert plan.selection and plan.bbox == sl.Box(26, 14, 8, 6)
+    request = sl.composite_request(host, plan, COMPOSITE_HELLO, "E")
+    assert request.mask_layout == "L" and len(request.mask) == 32 * 32
+    assert sum(request.mask) == 0x80 * 8 * 6
+    # an opaque face layer (no alpha channel) is fine when the selection says where
+    face.rgba = blob(16, 12, 0, 0, 16, 12)
+    assert sl.plan_composite(host, [face], top).bbox == sl.Box(26, 14, 8, 6)
+
+
+def test_composite_refusals_say_what_to_do(sl):
+    face, photo, top = composite_stack()
+    host = Host(96, 64)
+    needs = r"Composite face: select the face layer; the photo must be the layer right below it"
+    with pytest.raises(sl.PluginError, match=needs + r", and 'face' has no layer below it"):
+        sl.plan_composite(host, [face], [face])
+    with pytest.raises(sl.PluginError, match=needs + r" \(no layer is selected\)"):
+        sl.plan_composite(host, [], top)
+    with pytest.raises(sl.PluginError, match=needs + r" \(2 layers are selected\)"):
+        sl.plan_composite(host, [face, photo], top)
+    channel = Layer("mask channel")
+    channel.is_layer = lambda: False
+    with pytest.raises(sl.PluginError, match=r"\(no layer is selected\)"):
+        sl.plan_composite(host, [channel], top)
+    empty = Layer("face", w=16, h=12)
+    with pytest.raises(sl.PluginError, match=r"face layer 'face' is empty \(fully transparent\)"):
+        sl.plan_composite(host, [empty], [empty, photo])
+    opaque = Layer("pasted", x=20, y=10, w=16, h=12, rgba=blob(16, 12, 0, 0, 16, 12))
+    with pytest.raises(sl.PluginError, match=r"'pasted' has no transparency.* or select"):
+        sl.plan_composite(host, [opaque], [opaque, photo])
+    off = Layer("face", x=200, y=0, w=16, h=12)
+    with pytest.raises(sl.PluginError, match="'face' lies outside the canvas"):
+        sl.plan_composite(host, [off], [off, photo])
+    corner = bytearray(96 * 64)
+    corner[0] = 255
+    with pytest.raises(sl.PluginError, match="selection does not touch the face"):
+        sl.plan_composite(Host(96, 64, bytes(corner)), [face], top)
+
+    plan = sl.plan_composite(host, [face], top)
+    with pytest.raises(sl.PluginError, match=r"no face compositing .* update SketchFill"):
+        sl.composite_request(host, plan, HELLO, "E")
+    missing = {"tools": {"composite": {"model": None, "model_error": {"message": "not found"}}}}
+    with pytest.raises(
+        sl.PluginError,
+        match=r"cannot composite faces: not found\. Install the sketchfill-composite model",
+    ):
+        sl.composite_request(host, plan, missing, "E")
+    small = {**COMPOSITE_HELLO, "limits": {"max_pixels": 500}}
+    with pytest.raises(sl.PluginError, match=r"too large .* area around the face is 32x32"):
+        sl.composite_request(host, plan, small, "E")
+
+
+def test_composite_results_stack_above_the_face(sl):
+    face, _, top = composite_stack()
+    earlier = Layer("SketchFill composite")
+    assert sl.is_result(earlier)
+    assert sl.insert_position(face, top) == 0
+    assert sl.insert_position(face, [earlier, *top]) == 0  # above the earlier result
+    assert (
+        sl.stage_text("analyse", None, "composite") == "SketchFill: matching the face to the photo"
+    )
+    assert sl.stage_text("apply", None, "composite") == "SketchFill: blending the face in"
+    assert sl.stage_text("apply", None, "tone") == "SketchFill: applying the tone curves"
+    assert (
+        sl.stage_text("queued", 1, "composite") == "SketchFill: waiting for the engine (position 1)"
+    )

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""SketchFill for GIMP 3: Filters > SketchFill > Generate..., Generate again, Auto tone.
+"""SketchFill for GIMP 3: Filters > SketchFill > Generate..., Generate again, Auto tone,
+Composite face.
 
 GIMP glue only: procedure registration, the run functions, progress and messages. The
 arguments are in sketchfill_settings, the decisions in sketchfill_layers, pixel access in
@@ -23,13 +24,16 @@ try:  # needs pyzmq: without it the menu stays and every run says what is missin
     from sketchfill_client.protocol import Box
     from sketchfill_host import GimpHost
     from sketchfill_layers import (
+        COMPOSITE_RESULT,
         RESULT_PREFIX,
         TONE_RESULT,
         PluginError,
         build_request,
+        composite_request,
         engine_message,
         image_layer,
         insert_position,
+        plan_composite,
         plan_edit,
         plan_tone,
         region_for,
@@ -45,6 +49,7 @@ else:
 GENERATE = "plug-in-sketchfill-generate"
 AGAIN = "plug-in-sketchfill-generate-again"
 TONE = "plug-in-sketchfill-tone"
+COMPOSITE = "plug-in-sketchfill-composite"
 HERE = os.path.dirname(os.path.abspath(__file__))
 RW = GObject.ParamFlags.READWRITE
 PRECISION_NOTE = (
@@ -145,16 +150,17 @@ def settings_of(config) -> Settings:
 
 
 class Progress:
-    """GIMP's progress bar, fed by the client's progress events."""
+    """GIMP's progress bar, fed by the client's progress events for operation `op`."""
 
-    def __init__(self, text: str):
+    def __init__(self, text: str, op: str = ""):
+        self.op = op
         Gimp.progress_init(text)
 
     def text(self, text: str) -> None:
         Gimp.progress_set_text(text)
 
     def engine(self, stage: str, fraction: float, queue_position) -> None:
-        Gimp.progress_set_text(stage_text(stage, queue_position))
+        Gimp.progress_set_text(stage_text(stage, queue_position, self.op))
         Gimp.progress_update(fraction)
 
 
@@ -201,6 +207,22 @@ def auto_tone(image, drawables, settings: Settings) -> Gimp.Layer:
     return _add_layer(host, TONE_RESULT, result, plan.image, top)
 
 
+def composite_face(image, drawables, settings: Settings) -> Gimp.Layer:
+    """The selected face layer put onto the photo right below it, its colour, light and
+    edge matched to the photo, as a new layer above the face layer."""
+    _require_rgb(image)
+    host = GimpHost(image)
+    top = image.get_layers()
+    plan = plan_composite(host, drawables, top)
+    progress = Progress("SketchFill: connecting to the engine", "composite")
+
+    def request(hello, endpoint):
+        return composite_request(host, plan, hello, endpoint)
+
+    result = ask_engine(settings, progress, request, "SketchFill: sending the photo and the face")
+    return _add_layer(host, COMPOSITE_RESULT, result, plan.face, top)
+
+
 def ask_engine(settings: Settings, progress: Progress, make_request, sending: str):
     """Connect (or start the engine), build the request from its hello, wait for the result."""
     try:
@@ -216,9 +238,10 @@ def ask_engine(settings: Settings, progress: Progress, make_request, sending: st
         raise PluginError(engine_message(exc)) from None
 
 
-def _add_layer(host, name: str, result, photo, top) -> Gimp.Layer:
+def _add_layer(host, name: str, result, below, top) -> Gimp.Layer:
+    """The engine's patch as a new layer above `below` (and the results already on it)."""
     box = Box(result.x, result.y, result.width, result.height)
-    layer = host.add_result(name, box, result.data, photo.get_parent(), insert_position(photo, top))
+    layer = host.add_result(name, box, result.data, below.get_parent(), insert_position(below, top))
     Gimp.progress_update(1.0)
     return layer
 
@@ -297,7 +320,14 @@ def run_tone(procedure, run_mode, image, drawables, config, data):
     return _finish(procedure, auto_tone, image, drawables, settings)
 
 
-RUNS = {GENERATE: run_generate, AGAIN: run_again, TONE: run_tone}
+def run_composite(procedure, run_mode, image, drawables, config, data):
+    if CANNOT_LOAD:
+        return _fail(procedure, CANNOT_LOAD)
+    settings = Settings(endpoint=(config.get_property("endpoint") or "").strip())
+    return _finish(procedure, composite_face, image, drawables, settings)
+
+
+RUNS = {GENERATE: run_generate, AGAIN: run_again, TONE: run_tone, COMPOSITE: run_composite}
 
 
 class SketchFill(Gimp.PlugIn):
@@ -311,12 +341,16 @@ class SketchFill(Gimp.PlugIn):
         run = RUNS[name]
         proc = Gimp.ImageProcedure.new(self, name, Gimp.PDBProcType.PLUGIN, run, None)
         proc.set_image_types("RGB*")
-        # The photo can be found by name or as the topmost layer: no selection needed.
-        proc.set_sensitivity_mask(
-            Gimp.ProcedureSensitivityMask.DRAWABLE
-            | Gimp.ProcedureSensitivityMask.DRAWABLES
-            | Gimp.ProcedureSensitivityMask.NO_DRAWABLES
-        )
+        if name == COMPOSITE:
+            # The selected layer is the face: exactly one must be selected.
+            proc.set_sensitivity_mask(Gimp.ProcedureSensitivityMask.DRAWABLE)
+        else:
+            # The photo can be found by name or as the topmost layer: no selection needed.
+            proc.set_sensitivity_mask(
+                Gimp.ProcedureSensitivityMask.DRAWABLE
+                | Gimp.ProcedureSensitivityMask.DRAWABLES
+                | Gimp.ProcedureSensitivityMask.NO_DRAWABLES
+            )
         proc.set_attribution("SketchFill", "SketchFill", "2026")
         if name == GENERATE:
             proc.set_menu_label("_Generate...")
@@ -340,6 +374,18 @@ class SketchFill(Gimp.PlugIn):
                 name,
             )
             _add_image_layer_argument(proc)
+            _add_endpoint_argument(proc)
+        elif name == COMPOSITE:
+            proc.set_menu_label("_Composite face")
+            proc.set_documentation(
+                "Put a face layer onto the photo below it, colour, light and edge matched",
+                "The selected layer is the face (pasted and positioned over the photo, "
+                "transparent around the face); the layer right below it is the photo. Adds "
+                "the face blended into the photo as a new layer 'SketchFill composite' above "
+                "the face layer (only inside the selection, when there is one), computed by "
+                "the local SketchFill engine. Your layers are not changed.",
+                name,
+            )
             _add_endpoint_argument(proc)
         else:
             proc.set_menu_label("Generate _again")

@@ -1,10 +1,10 @@
-"""From GIMP layers to an edit request, and engine errors to sentences (no GIMP imports).
+"""From GIMP layers to engine requests, and engine errors to sentences (no GIMP imports).
 
 The plug-in's decisions live here, apart from the Gimp.PlugIn glue, so they can be tested
-with a small fake of the host: which layer is the photo, the sketch, the colour and the
-mask; where the mask is; which rectangle of the canvas to send. Pixels are read through a
-host object (sketchfill_host.GimpHost in GIMP) and never touched one by one in Python: the
-few whole-buffer steps below (a byte table, slices, find) run in C.
+with a small fake of the host: which layer is the photo, the sketch, the colour, the mask
+and the face; where the mask or the face is; which rectangle of the canvas to send. Pixels
+are read through a host object (sketchfill_host.GimpHost in GIMP) and never touched one by
+one in Python: the few whole-buffer steps below (a byte table, slices, find) run in C.
 """
 
 from __future__ import annotations
@@ -13,12 +13,19 @@ from dataclasses import dataclass
 from typing import Any
 
 from sketchfill_client import protocol
-from sketchfill_client.client import EditRequest, EngineError, ToneRequest, edit_region
+from sketchfill_client.client import (
+    CompositeRequest,
+    EditRequest,
+    EngineError,
+    ToneRequest,
+    edit_region,
+)
 from sketchfill_client.protocol import Box
 from sketchfill_settings import MASK_SOURCES, Settings
 
 RESULT_PREFIX = "SketchFill seed "
 TONE_RESULT = "SketchFill tone"
+COMPOSITE_RESULT = "SketchFill composite"
 # Babl formats: 8-bit sRGB-encoded RGBA for photo, sketch and colour (the engine's wire
 # format; Babl converts any precision), and grey + alpha to read a mask layer.
 RGBA = "R'G'B'A u8"
@@ -72,7 +79,7 @@ def find_layer(layers, name: str):
 
 
 def is_result(layer) -> bool:
-    return layer.get_name().startswith((RESULT_PREFIX, TONE_RESULT))
+    return layer.get_name().startswith((RESULT_PREFIX, TONE_RESULT, COMPOSITE_RESULT))
 
 
 def _is_guide(layer, settings: Settings) -> bool:
@@ -133,12 +140,20 @@ def insert_position(image_layer, top_level) -> int:
 
 # -- the mask ----------------------------------------------------------------------------
 
-_AT_LEAST_HALF = bytes(int(v >= MASK_THRESHOLD) for v in range(256))
+
+def _at_least(threshold: int) -> bytes:
+    """A byte table: 1 for values >= threshold, else 0 (bytes.translate runs it in C)."""
+    return bytes(int(v >= threshold) for v in range(256))
 
 
-def bbox_of(values: bytes, width: int, height: int) -> Box | None:
-    """Bounding box of the values >= MASK_THRESHOLD in a width x height grey buffer."""
-    on = values.translate(_AT_LEAST_HALF)
+_AT_LEAST_HALF = _at_least(MASK_THRESHOLD)
+_ANY = _at_least(1)
+
+
+def bbox_of(values: bytes, width: int, height: int, table: bytes = _AT_LEAST_HALF) -> Box | None:
+    """Bounding box of the values >= MASK_THRESHOLD (or where `table` says) in a width x
+    height grey buffer."""
+    on = values.translate(table)
     first = on.find(1)
     if first < 0:
         return None
@@ -269,6 +284,26 @@ def build_request(host, plan: Plan, region: Box, settings: Settings) -> EditRequ
     )
 
 
+def _engine_tool(
+    hello: dict[str, Any], op: str, endpoint: str, feature: str, verb: str
+) -> dict[str, Any]:
+    """The engine's description of tool `op` (its model, its context), after checking that
+    the engine has the tool and a model for it."""
+    tool = (hello.get("tools") or {}).get(op)
+    if tool is None:
+        raise PluginError(
+            f"SketchFill: the engine at {endpoint} has no {feature} (it is an older version): "
+            "update SketchFill and restart the engine."
+        )
+    if tool.get("model") is None:
+        why = (tool.get("model_error") or {}).get("message", f"it reports no {op} model")
+        raise PluginError(
+            f"SketchFill: the engine at {endpoint} cannot {verb}: {why}. Install the "
+            f"sketchfill-{op} model (see the SketchFill README)."
+        )
+    return tool
+
+
 # -- auto tone ---------------------------------------------------------------------------
 
 
@@ -303,18 +338,7 @@ def tone_request(host, plan: TonePlan, hello: dict[str, Any], endpoint: str) -> 
     """Check that the engine can tone, then read the photo (and selection) over the
     whole layer: the curves are measured on all of it, even when a selection limits
     where they apply."""
-    tool = (hello.get("tools") or {}).get("tone")
-    if tool is None:
-        raise PluginError(
-            f"SketchFill: the engine at {endpoint} has no auto tone (it is an older version): "
-            "update SketchFill and restart the engine."
-        )
-    if tool.get("model") is None:
-        why = (tool.get("model_error") or {}).get("message", "it reports no tone model")
-        raise PluginError(
-            f"SketchFill: the engine at {endpoint} cannot tone: {why}. Install the "
-            "sketchfill-tone model (see the SketchFill README)."
-        )
+    _engine_tool(hello, "tone", endpoint, "auto tone", "tone")
     region = plan.region
     _check_size(region, hello, "the layer", "Scale")
     return ToneRequest(
@@ -322,6 +346,111 @@ def tone_request(host, plan: TonePlan, hello: dict[str, Any], endpoint: str) -> 
         canvas_height=plan.canvas_height,
         region=region,
         image=host.read(plan.image, region, RGBA),
+        mask=host.read_selection(region) if plan.selection else None,
+    )
+
+
+# -- composite face ----------------------------------------------------------------------
+
+COMPOSITE_NEEDS = (
+    "SketchFill: Composite face: select the face layer; the photo must be the layer right below it"
+)
+
+
+@dataclass
+class CompositePlan:
+    """What one composite reads: the face layer, the photo right below it, and where to
+    composite (the face's alpha, or the selection when there is one)."""
+
+    canvas_width: int
+    canvas_height: int
+    face: Any
+    photo: Any
+    bbox: Box  # on the canvas: the face's alpha > 0, or the selection's bounds
+    selection: bool
+
+
+def face_layer(selected, top_level):
+    """The one selected layer; a selected SketchFill result stands for the first plain
+    layer below it (the face it was made from), as image_layer does for the photo."""
+    layers = [layer for layer in selected if layer.is_layer()]
+    if len(layers) != 1:
+        what = "no layer is selected" if not layers else f"{len(layers)} layers are selected"
+        raise PluginError(f"{COMPOSITE_NEEDS} ({what}).")
+    face = layers[0]
+    if is_result(face):
+        below = _siblings(face, top_level)
+        below = below[_index(face, below) + 1 :]
+        face = next((lay for lay in below if not is_result(lay)), face)
+    return face
+
+
+def _face_bbox(host, face, canvas: Box) -> tuple[Box, bool]:
+    """Bounding box on the canvas of the face layer's visible pixels (alpha > 0), and
+    whether the layer is opaque all over its part of the canvas (as a layer without an
+    alpha channel reads)."""
+    name = face.get_name()
+    area = intersect(host.layer_box(face), canvas)
+    if area is None:
+        raise PluginError(
+            f"SketchFill: Composite face: the face layer {name!r} lies outside the canvas."
+        )
+    alpha = host.read(face, area, GREY_ALPHA)[1::2]
+    local = bbox_of(alpha, area.width, area.height, _ANY)
+    if local is None:
+        raise PluginError(
+            f"SketchFill: Composite face: the face layer {name!r} is empty (fully "
+            "transparent): paste the face onto it, or select the layer that holds the face."
+        )
+    box = Box(area.x + local.x, area.y + local.y, local.width, local.height)
+    return box, alpha.count(255) == len(alpha)
+
+
+def plan_composite(host, selected, top_level) -> CompositePlan:
+    """Resolve the face and the photo and find where to composite. Raises PluginError
+    with what to do."""
+    width, height = host.canvas_size()
+    face = face_layer(selected, top_level)
+    siblings = _siblings(face, top_level)
+    index = _index(face, siblings)
+    if index + 1 >= len(siblings):
+        raise PluginError(f"{COMPOSITE_NEEDS}, and {face.get_name()!r} has no layer below it.")
+    photo = siblings[index + 1]
+    bbox, opaque = _face_bbox(host, face, Box(0, 0, width, height))
+    selection = host.selection_bounds()
+    if selection is not None:
+        if intersect(selection, bbox) is None:
+            raise PluginError(
+                "SketchFill: Composite face: the selection does not touch the face: select "
+                "part of the face, or nothing to use the face layer's own outline."
+            )
+        return CompositePlan(width, height, face, photo, selection, True)
+    if opaque:
+        # Without transparency the whole layer would count as the face, background and all.
+        raise PluginError(
+            f"SketchFill: Composite face: the face layer {face.get_name()!r} has no "
+            "transparency, so it does not show where the face is: erase around the face "
+            "(Layer > Transparency > Add Alpha Channel first), or select the face's area."
+        )
+    return CompositePlan(width, height, face, photo, bbox, False)
+
+
+def composite_request(
+    host, plan: CompositePlan, hello: dict[str, Any], endpoint: str
+) -> CompositeRequest:
+    """Check that the engine can composite, then read just the region it needs: photo,
+    face and selection."""
+    _engine_tool(hello, "composite", endpoint, "face compositing", "composite faces")
+    # The composite tool's own context (its model's resolution as the least side): the
+    # region then holds the whole square its network reads.
+    region = edit_region(plan.bbox, plan.canvas_width, plan.canvas_height, hello, "composite")
+    _check_size(region, hello, "the area around the face", "Composite a smaller face, scale")
+    return CompositeRequest(
+        canvas_width=plan.canvas_width,
+        canvas_height=plan.canvas_height,
+        region=region,
+        image=host.read(plan.photo, region, RGBA),
+        face=host.read(plan.face, region, RGBA),
         mask=host.read_selection(region) if plan.selection else None,
     )
 
@@ -345,14 +474,26 @@ def engine_message(exc: EngineError) -> str:
     return f"{text} ({hint})." if hint else f"{text}."
 
 
-def stage_text(stage: str, queue_position: int | None) -> str:
+_STAGES = {
+    "preprocess": "SketchFill: preparing",
+    "generate": "SketchFill: generating",
+    "composite": "SketchFill: blending the result",
+    "analyse": "SketchFill: measuring the tones",
+    "apply": "SketchFill: applying the tone curves",
+}
+# Tools that name their stages like another tool's but do something else in them.
+_TOOL_STAGES = {
+    "composite": {
+        "analyse": "SketchFill: matching the face to the photo",
+        "apply": "SketchFill: blending the face in",
+    },
+}
+
+
+def stage_text(stage: str, queue_position: int | None, op: str = "") -> str:
+    """The progress text for an engine stage of operation `op`."""
     if stage == "queued":
         where = f" (position {queue_position})" if queue_position else ""
         return f"SketchFill: waiting for the engine{where}"
-    return {
-        "preprocess": "SketchFill: preparing",
-        "generate": "SketchFill: generating",
-        "composite": "SketchFill: blending the result",
-        "analyse": "SketchFill: measuring the tones",
-        "apply": "SketchFill: applying the tone curves",
-    }.get(stage, f"SketchFill: {stage}")
+    text = _TOOL_STAGES.get(op, {}).get(stage)
+    return text or _STAGES.get(stage, f"SketchFill: {stage}")

@@ -1,5 +1,6 @@
-"""The SketchFill panel: role pickers, seed, variations, Generate, Auto tone, progress,
-Cancel and the history. Wiring only: every command goes to the shared Controller (job.py)."""
+"""The SketchFill panel: role pickers, seed, variations, Generate, Auto tone, Composite
+face, progress, Cancel and the history. Wiring only: every command goes to the shared
+Controller (job.py)."""
 
 from __future__ import annotations
 
@@ -122,6 +123,14 @@ class SketchFillDocker(DockWidget):
         )
         self.tone_button.clicked.connect(self.tone)
         outer.addWidget(self.tone_button)
+        self.composite_button = QPushButton("Composite face", root)
+        self.composite_button.setToolTip(
+            "Select a face pasted on its own layer (transparent around it) over the photo: "
+            "puts it onto the layer right below, matching colour, light and edges (within "
+            "the selection, if any), as a new layer"
+        )
+        self.composite_button.clicked.connect(self.composite)
+        outer.addWidget(self.composite_button)
 
         busy_row = QHBoxLayout()
         self.progress = QProgressBar(root)
@@ -168,6 +177,10 @@ class SketchFillDocker(DockWidget):
         self._push_options()
         self.controller.tone(self.document_source())
 
+    def composite(self) -> None:
+        # No panel options apply: the active layer is the face, the one below the photo.
+        self.controller.composite(self.document_source())
+
     def put_back(self) -> None:
         self.controller.put_back(self.document_source(), max(0, self.history.currentRow()))
 
@@ -187,6 +200,7 @@ class SketchFillDocker(DockWidget):
         idle = state == "idle"
         self.generate_button.setEnabled(idle)
         self.tone_button.setEnabled(idle)
+        self.composite_button.setEnabled(idle)
         self.cancel_button.setEnabled(state in ("connecting", "running"))
 
     def _on_progress(self, fraction: float, text: str) -> None:

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 from krita import Krita
 
-from .sketchfill_client.client import EditRequest, ToneRequest
-from .sketchfill_client.protocol import Box
+from .sketchfill_client.client import CompositeRequest, EditRequest, ToneRequest
+from .sketchfill_client.protocol import OP_COMPOSITE, OP_EDIT, OP_TONE, Box
 
 ROLES = ("image", "sketch", "color", "mask")
 # Layer names each role picks on its own (compared case-insensitively, spaces trimmed).
@@ -24,6 +24,9 @@ ROLE_NAMES = {
 }
 RESULT_PREFIX = "SketchFill seed "
 TONE_RESULT = "SketchFill tone"
+COMPOSITE_RESULT = "SketchFill composite"
+# The result layer's name by the tool that made it (edits are named for their seed).
+RESULT_NAMES = {OP_TONE: TONE_RESULT, OP_COMPOSITE: COMPOSITE_RESULT}
 LAYER_TYPES = (
     "paintlayer",
     "grouplayer",
@@ -66,8 +69,19 @@ class Roles:
 
 
 @dataclass
+class FaceLayers:
+    """What one composite reads: the face layer, the photo right below it, and the canvas
+    rectangle to composite (the face's alpha > 0, or the selection's)."""
+
+    face: object
+    photo: object
+    bbox: Box
+
+
+@dataclass
 class Patch:
-    """8-bit B,G,R,A pixels to lay on the canvas at (x, y); seed None for auto tone."""
+    """8-bit B,G,R,A pixels to lay on the canvas at (x, y), made by `tool` (an engine op);
+    seed None for the tools without one (auto tone, composite)."""
 
     x: int
     y: int
@@ -75,13 +89,14 @@ class Patch:
     height: int
     bgra: bytes
     seed: int | None
+    tool: str = OP_EDIT
 
     def name(self) -> str:
-        return TONE_RESULT if self.seed is None else f"{RESULT_PREFIX}{self.seed}"
+        return RESULT_NAMES.get(self.tool) or f"{RESULT_PREFIX}{self.seed}"
 
 
 def is_result(node) -> bool:
-    return node.name().startswith((RESULT_PREFIX, TONE_RESULT))
+    return node.name().startswith((RESULT_PREFIX, *RESULT_NAMES.values()))
 
 
 # -- layers ------------------------------------------------------------------------------
@@ -286,6 +301,102 @@ def build_tone_request(doc, roles: Roles, region: Box) -> ToneRequest:
     )
 
 
+# -- composite face ----------------------------------------------------------------------
+
+_PICK_FACE = "Select the face layer; the photo must be the paint layer right below it."
+
+
+def face_layers(doc, face) -> FaceLayers:
+    """The composite's layers: `face` (the active layer: a face pasted and moved into
+    place, transparent around it) and the paint layer right below it among its siblings,
+    the photo. What to composite is the face's alpha > 0, or the selection if there is one.
+    Masks between them do not count: they belong to a layer, not to the stack."""
+    parent = face.parentNode() if face is not None else None
+    if parent is None or face.type() not in LAYER_TYPES:  # no active node, a mask, the root
+        raise DocumentError(
+            "Composite face: select the face layer first; the photo must be the paint layer "
+            "right below it."
+        )
+    stack = [n for n in parent.childNodes() if n.type() in LAYER_TYPES]
+    i = [node_id(n) for n in stack].index(node_id(face))  # stack runs bottom to top
+    if i == 0:
+        raise DocumentError(
+            f"Composite face: there is no layer below '{face.name()}'. {_PICK_FACE}"
+        )
+    photo = stack[i - 1]
+    if photo.type() != "paintlayer":
+        raise DocumentError(
+            f"Composite face: the layer below '{face.name()}' is '{photo.name()}', a "
+            f"{photo.type()[: -len('layer')]} layer, not a paint layer. {_PICK_FACE}"
+        )
+    drawn = _alpha_bbox(doc, face)
+    if drawn is None:
+        raise DocumentError(
+            f"Composite face: the layer '{face.name()}' is empty inside the canvas. Paste the "
+            "face on it (transparent around the face) and move it into place."
+        )
+    if not has_selection(doc):
+        return FaceLayers(face, photo, drawn)
+    sel = doc.selection()
+    chosen = _on_canvas(doc, sel.x(), sel.y(), sel.width(), sel.height())
+    if chosen is None or not _overlap(chosen, drawn):
+        raise DocumentError(
+            f"Composite face: the selection does not touch the face on '{face.name()}'. "
+            "Select part of the face, or select nothing to composite all of it."
+        )
+    return FaceLayers(face, photo, chosen)
+
+
+def _alpha_bbox(doc, node) -> Box | None:
+    """The canvas rectangle of the node's pixels with alpha > 0. Python loops over rows
+    only: each row's alpha bytes are scanned by bytes.strip, in C."""
+    rect = node.bounds()  # Krita's extent: it may hold transparent pixels at its edges
+    box = _on_canvas(doc, rect.x(), rect.y(), rect.width(), rect.height())
+    if box is None:
+        return None
+    alpha = read_bgra(doc, [node], box)[0][3::4]
+    w = box.width
+    top = bottom = left = right = None
+    for row in range(box.height):
+        line = alpha[row * w : (row + 1) * w]
+        inner = line.lstrip(b"\x00")
+        if not inner:
+            continue
+        start, stop = w - len(inner), len(line.rstrip(b"\x00"))
+        top = row if top is None else top
+        bottom = row
+        left = start if left is None else min(left, start)
+        right = stop if right is None else max(right, stop)
+    if top is None:
+        return None
+    return Box(box.x + left, box.y + top, right - left, bottom - top + 1)
+
+
+def _overlap(a: Box, b: Box) -> bool:
+    return a.x < b.x1 and b.x < a.x1 and a.y < b.y1 and b.y < a.y1
+
+
+def build_composite_request(doc, layers: FaceLayers, region: Box) -> CompositeRequest:
+    """The composite over `region` (client.edit_region of layers.bbox): the photo and the
+    face as shown, and the selection as the mask when there is one."""
+    mask = None
+    if has_selection(doc):
+        mask = bytes(doc.selection().pixelData(region.x, region.y, region.width, region.height))
+    photo, face = read_bgra(doc, [layers.photo, layers.face], region)
+    return CompositeRequest(
+        canvas_width=doc.width(),
+        canvas_height=doc.height(),
+        region=region,
+        image=photo,
+        face=face,
+        image_layout="BGRA",
+        face_layout="BGRA",
+        mask=mask,
+        mask_layout="L",
+        reply_layout="BGRA",
+    )
+
+
 # -- writing -----------------------------------------------------------------------------
 
 
@@ -301,8 +412,8 @@ def _insert_above(image_node):
 
 
 def add_result_layer(doc, image_node, patch: Patch):
-    """A new paint layer ("SketchFill seed N", "SketchFill tone") holding the patch, above
-    the image layer.
+    """A new paint layer ("SketchFill seed N", "SketchFill tone", "SketchFill composite")
+    holding the patch, above the image layer (for a composite: the face layer).
 
     The pixels go in before the layer joins the document, so adding it is the one undo
     step that also removes it; no existing layer is modified.

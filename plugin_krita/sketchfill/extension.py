@@ -27,6 +27,11 @@ def tone() -> None:
     controller().tone(_active_document())
 
 
+def composite() -> None:
+    """The active layer (a pasted face) onto the layer right below it (the photo)."""
+    controller().composite(_active_document())
+
+
 def cancel() -> None:
     controller().cancel()
 
@@ -47,6 +52,7 @@ COMMANDS = {
     "sketchfill_generate": generate,
     "sketchfill_variation": variation,
     "sketchfill_tone": tone,
+    "sketchfill_composite": composite,
     "sketchfill_cancel": cancel,
     "sketchfill_put_back": put_back,
     "sketchfill_toggle_docker": toggle_docker,

@@ -17,7 +17,7 @@ class Entry:
     def label(self) -> str:
         p = self.patch
         when = time.strftime("%H:%M:%S", time.localtime(self.created))
-        what = "tone" if p.seed is None else f"seed {p.seed}"
+        what = f"seed {p.seed}" if p.seed is not None else p.tool
         return f"{what}  {when}  {self.document_name}  {p.width}x{p.height} at {p.x},{p.y}"
 
 

@@ -9,6 +9,7 @@ ACTIONS = (
     ("sketchfill_generate", "SketchFill: Generate"),
     ("sketchfill_variation", "SketchFill: One More Variation"),
     ("sketchfill_tone", "SketchFill: Auto Tone"),
+    ("sketchfill_composite", "SketchFill: Composite Face"),
     ("sketchfill_cancel", "SketchFill: Cancel"),
     ("sketchfill_put_back", "SketchFill: Put Back Latest Result"),
     ("sketchfill_toggle_docker", "SketchFill: Show/Hide Panel"),

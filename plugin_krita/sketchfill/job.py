@@ -4,8 +4,9 @@ For every request it connects to the engine afresh (starting one when the config
 on a worker thread, so an engine that stopped since the last edit is found or restarted,
 and changes to client.json count at once. It then submits edits, polls the ZeroMQ socket
 from a QTimer on the Qt event loop, cancels, runs N variations one after another, adds
-each result as a new layer and keeps a short history. The docker, the actions and the
-tests all drive the same Controller.
+each result as a new layer and keeps a short history. Three tools go through it alike: the
+edit (Generate), auto tone and composite face. The docker, the actions and the tests all
+drive the same Controller.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pathlib import Path
 from PyQt5.QtCore import QObject, QTimer, pyqtSignal
 
 from . import document, messages
-from .document import AUTO, ROLES, Choice, DocumentError, Patch, Roles
+from .document import AUTO, ROLES, Choice, DocumentError, FaceLayers, Patch, Roles
 from .history import Entry, History
 from .sketchfill_client import client, protocol
 from .sketchfill_client.client import EngineError
@@ -42,10 +43,13 @@ class Options:
 @dataclass
 class _Job:
     doc: object
-    roles: Roles
-    bbox: Box | None  # the mask's; None for auto tone (the whole image layer)
-    seeds: list[int | None]  # [None] for auto tone
-    request: client.EditRequest | client.ToneRequest | None = None
+    above: object  # the layer each result goes right above: the image layer, the face layer
+    seeds: list[int | None]  # one per variation for edits; [None] for tone and composite
+    tool: str = protocol.OP_EDIT  # the engine op
+    roles: Roles | None = None  # edit and tone
+    bbox: Box | None = None  # edit: the mask's
+    face: FaceLayers | None = None  # composite
+    request: client.Request | None = None
     request_id: str | None = None
     done: int = 0
     last_heard: float = 0.0
@@ -117,7 +121,8 @@ class Controller(QObject):
 
         def job() -> _Job:
             roles = document.resolve_roles(doc, self.options.roles)
-            return _Job(doc, roles, document.mask_bbox(doc, roles), seeds)
+            bbox = document.mask_bbox(doc, roles)
+            return _Job(doc, roles.image, seeds, roles=roles, bbox=bbox)
 
         return self._start(doc, job)
 
@@ -126,7 +131,19 @@ class Controller(QObject):
 
         def job() -> _Job:
             roles = document.resolve_roles(doc, self.options.roles, need_mask=False)
-            return _Job(doc, roles, None, [None])
+            return _Job(doc, roles.image, [None], protocol.OP_TONE, roles=roles)
+
+        return self._start(doc, job)
+
+    def composite(self, doc, face=None) -> bool:
+        """Composite face: the face layer (`face`, else the active layer) put onto the photo
+        right below it, colour, light and edges matched (within the selection, if any), as
+        a new layer above the face layer. `face` is for callers without a view (kritarunner
+        has no active layer)."""
+
+        def job() -> _Job:
+            layers = document.face_layers(doc, doc.activeNode() if face is None else face)
+            return _Job(doc, layers.face, [None], protocol.OP_COMPOSITE, face=layers)
 
         return self._start(doc, job)
 
@@ -209,13 +226,9 @@ class Controller(QObject):
         assert job is not None and self._client is not None
         seed = job.seeds[job.done]
         try:
-            if job.bbox is None:
-                job.request = self._tone_request(job)
-            elif job.request is None:  # read once; every variation sends the same pixels
-                doc = job.doc
-                region = client.edit_region(job.bbox, doc.width(), doc.height(), self._hello)
-                job.request = document.build_request(doc, job.roles, region, seed)
-            if job.bbox is not None:
+            if job.request is None:  # read once; every variation sends the same pixels
+                job.request = self._request(job, seed)
+            if job.tool == protocol.OP_EDIT:
                 job.request.seed = seed
             job.request_id = self._client.submit(job.request)
         except DocumentError as exc:
@@ -231,18 +244,41 @@ class Controller(QObject):
         self._set_state("running")
         self._timer.start()
 
-    def _tone_request(self, job: _Job) -> client.ToneRequest:
-        tool = (self._hello.get("tools") or {}).get("tone")
+    def _request(self, job: _Job, seed: int | None) -> client.Request:
+        """The job's request, its pixels read from the document now (after the hello, which
+        says which rectangle around the mask or face the engine reads)."""
+        doc = job.doc
+        if job.tool == protocol.OP_TONE:
+            self._check_tool(protocol.OP_TONE, messages.NO_TONE_TOOL)
+            region = document.tone_region(doc, job.roles)
+            self._check_size(region, messages.tone_too_large)
+            return document.build_tone_request(doc, job.roles, region)
+        if job.tool == protocol.OP_COMPOSITE:
+            self._check_tool(protocol.OP_COMPOSITE, messages.NO_COMPOSITE_TOOL)
+            # The composite network's own context around the face (the hello says which).
+            region = client.edit_region(
+                job.face.bbox, doc.width(), doc.height(), self._hello, tool=protocol.OP_COMPOSITE
+            )
+            # Checked before reading: a face as large as a 50 MP photo would be read in vain.
+            self._check_size(region, messages.composite_too_large)
+            return document.build_composite_request(doc, job.face, region)
+        region = client.edit_region(job.bbox, doc.width(), doc.height(), self._hello)
+        return document.build_request(doc, job.roles, region, seed)
+
+    def _check_tool(self, op: str, missing: str) -> None:
+        """The engine serves `op` with its model loaded; else a sentence on what to do (an
+        older engine lacks the newer tools)."""
+        tool = (self._hello.get("tools") or {}).get(op)
         if tool is None:
-            raise DocumentError(messages.NO_TONE_TOOL)
+            raise DocumentError(missing)
         if tool.get("model") is None:
-            why = (tool.get("model_error") or {}).get("message", "no tone model")
+            why = (tool.get("model_error") or {}).get("message", f"no {op} model")
             raise DocumentError(messages.explain(protocol.MODEL_MISSING, why))
-        region = document.tone_region(job.doc, job.roles)
+
+    def _check_size(self, region: Box, too_large) -> None:
         limit = (self._hello.get("limits") or {}).get("max_pixels")
         if limit and region.width * region.height > limit:
-            raise DocumentError(messages.tone_too_large(region.width, region.height, limit))
-        return document.build_tone_request(job.doc, job.roles, region)
+            raise DocumentError(too_large(region.width, region.height, limit))
 
     def _tick(self) -> None:
         try:
@@ -322,18 +358,18 @@ class Controller(QObject):
         stage = header.get("stage", "")
         if stage == "queued":
             return f"Queued{which} (position {header.get('queue_position', '?')})"
-        if job.bbox is None:
-            return f"Auto tone: {stage}"
+        if job.tool != protocol.OP_EDIT:
+            return f"{messages.TOOL_TITLES[job.tool]}: {stage}"
         return f"Generating{which}: {stage}"
 
     def _add(self, job: _Job, result: client.EditResult) -> None:
         if result.layout != "BGRA":
             self._finish("error", f"The engine replied in {result.layout}, not BGRA: a bug.")
             return
-        seed = None if job.bbox is None else result.seed
-        patch = Patch(result.x, result.y, result.width, result.height, result.data, seed)
+        seed = result.seed if job.tool == protocol.OP_EDIT else None
+        patch = Patch(result.x, result.y, result.width, result.height, result.data, seed, job.tool)
         try:
-            node = document.add_result_layer(job.doc, job.roles.image, patch)
+            node = document.add_result_layer(job.doc, job.above, patch)
             name = job.doc.name() or "untitled"
         except RuntimeError:
             self._finish("error", messages.DOCUMENT_CLOSED)

@@ -12,6 +12,12 @@ NO_TONE_TOOL = (
     "The running SketchFill engine has no auto tone (an older version): update SketchFill "
     "and restart the engine."
 )
+NO_COMPOSITE_TOOL = (
+    "The running SketchFill engine cannot composite faces (an older version): update "
+    "SketchFill and restart the engine."
+)
+# How progress names the tools other than the edit (by engine op).
+TOOL_TITLES = {"tone": "Auto tone", "composite": "Composite face"}
 
 # What to do, by the stable error code of the engine or the client.
 _HINTS = {
@@ -54,4 +60,12 @@ def tone_too_large(width: int, height: int, limit: int) -> str:
     return (
         f"The image layer is {width}x{height} pixels, over the engine's limit of {limit}: "
         "scale the image down, or start the engine with a larger --max-pixels."
+    )
+
+
+def composite_too_large(width: int, height: int, limit: int) -> str:
+    return (
+        f"Composite face: the face with the context around it is {width}x{height} pixels, "
+        f"over the engine's limit of {limit}: select part of the face, scale the image down, "
+        "or start the engine with a larger --max-pixels."
     )

@@ -171,18 +171,19 @@ def _grow(mask: np.ndarray, r: int) -> np.ndarray:
     return out
 
 
-def check_one_new_layer(r: dict, name: re.Pattern = RESULT_NAME) -> dict:
+def check_one_new_layer(r: dict, name: re.Pattern = RESULT_NAME, above: str = "photo") -> dict:
     """Exactly one new layer, named for its seed (or as `name` says), directly above the
-    photo in the same parent; every other layer and the selection exactly as before."""
+    photo (or the layer named `above`) in the same parent; every other layer and the
+    selection exactly as before."""
     assert r["call"]["success"], r["call"]
     assert len(r["added"]) == 1, r["added"]
     new = r["added"][0]
     assert name.match(new["name"]), new["name"]
     after = r["after"]["layers"]
     ids = [layer["id"] for layer in after]
-    photo = next(layer for layer in after if layer["name"] == "photo")
-    assert ids.index(new["id"]) + 1 == ids.index(photo["id"]), [x["name"] for x in after]
-    assert new["parent"] == photo["parent"]
+    below = next(layer for layer in after if layer["name"] == above)
+    assert ids.index(new["id"]) + 1 == ids.index(below["id"]), [x["name"] for x in after]
+    assert new["parent"] == below["parent"]
     assert [x for x in after if x["id"] != new["id"]] == r["before"]["layers"]
     assert r["after"]["selection_sha256"] == r["before"]["selection_sha256"]
     return new
@@ -442,3 +443,86 @@ def test_auto_tone(gimp, plugin, photo, config, engine_endpoint, selection):
     else:
         assert r["box"] == r["region"]
         assert np.abs(new[..., :3].astype(int) - photo_px[..., :3]).mean() > 2  # it did tone
+
+
+@pytest.mark.parametrize("selection", [False, True], ids=["face-alpha", "selection"])
+def test_composite_face(gimp, plugin, photo, config, engine_endpoint, selection):
+    """Filters > SketchFill > Composite face, in the GUI (Xvfb), on a face cut from the
+    photo, recoloured, moved and pasted as its own layer (offset, smaller than the canvas)
+    over the photo layer (itself moved off the canvas corner), under an unrelated layer:
+    one new layer "SketchFill composite" directly above the face layer; every layer as it
+    was; the new pixels are what the engine's own pipeline makes with the shipped
+    composite model (whatever its weights), differ from a plain paste inside the face and
+    are the photo's own away from it (or from the selection that limits it); one Ctrl+Z
+    removes the layer and leaves the image clean."""
+    from sketchfill.harmonize import pasted, run_composite
+    from sketchfill.runtime import load_model
+
+    client_json = config(endpoint=engine_endpoint)
+    case = {"selection": selection, "photo_offset": [-16, 12]}
+    env = {"SKETCHFILL_CASE": json.dumps(case)}
+    run = _run(gimp, "composite_case.py", plugin, photo, client_json, env=env, gui=True)
+    r = run.result
+    new_info = check_one_new_layer(r, re.compile(r"SketchFill composite$"), above="face")
+    names = [x["name"] for x in r["after"]["layers"]]
+    assert names == ["notes", "SketchFill composite", "face", "photo"], names
+    assert new_info["mode"] == "normal" and new_info["opacity"] == 100.0
+    assert r["menu"] == ["<Image>/Filters/SketchFill"] and r["label"] == "_Composite face"
+    assert r["arguments"][3:] == ["endpoint"]
+
+    canvas = r["canvas"]
+    photo_px, face = _pixels(run, "photo", canvas), _pixels(run, "face", canvas)
+    sel = _pixels(run, "selection", canvas, 1)[..., 0]
+    assert sel.any() == selection
+    region = (sel if selection else face[..., 3]) > 0
+    model = load_model("sketchfill-composite", task="composite", warmup=0)
+    want = run_composite(model, photo_px, face, sel if selection else None)
+    box = r["box"]
+    assert box == [want.x, want.y, *want.patch.shape[1::-1]], (box, want.box)
+    x, y, w, h = box
+    new = _pixels(run, "new", canvas)[y : y + h, x : x + w]
+    # The engine got only the region around the face: the same pixels as from the canvas.
+    assert np.abs(new.astype(int) - want.patch).max() <= 1
+
+    # Inside the face (and the selection), away from its soft edge: not a plain paste.
+    core = (region & (face[..., 3] == 255) & ~_grow(~region, 4))[y : y + h, x : x + w]
+    assert core.sum() > 2000, core.sum()
+    plain = pasted(photo_px, face)[y : y + h, x : x + w]
+    change = np.abs(new[..., :3].astype(int) - plain).mean(axis=-1)
+    assert change[core].mean() > 2, change[core].mean()
+    # Away from the face (or selection) by a few of the network's pixels: the photo.
+    side = max(_bbox(region)[2:])
+    far = ~_grow(region, 3 * -(-2 * side // model.resolution))[y : y + h, x : x + w]
+    assert far.sum() > 500, far.sum()
+    under = photo_px[y : y + h, x : x + w]
+    assert np.array_equal(new[far], under[far])
+
+    assert r["dirty"]
+    assert r["undone"], "Ctrl+Z did not remove the layer"
+    assert r["after_undo"] == r["before"]
+    assert not r["dirty_after_undo"], "one Ctrl+Z should return to the clean image"
+
+
+def test_composite_face_errors(gimp, plugin, photo, config, engine_endpoint):
+    """Composite face refuses, with one plain message that names the problem, and changes
+    nothing: the photo (bottom layer) selected, a single-layer image, an empty face layer,
+    an opaque one without a selection, a selection away from the face."""
+    client_json = config(endpoint=engine_endpoint)
+    run = _run(gimp, "composite_errors.py", plugin, photo, client_json)
+    r = run.result
+    below = "select the face layer; the photo must be the layer right below it, and"
+    expected = {
+        "photo_selected": f"{below} 'photo' has no layer below it",
+        "single_layer": f"{below} 'face' has no layer below it",
+        "empty_face": "the face layer 'empty face' is empty (fully transparent)",
+        "opaque_face": "the face layer 'pasted' has no transparency",
+        "selection_elsewhere": "the selection does not touch the face",
+    }
+    for label, text in expected.items():
+        outcome = r[label]
+        assert not outcome["success"], (label, outcome)
+        assert outcome["status"] == "execution-error", (label, outcome)
+        assert outcome["error"].startswith("SketchFill: Composite face: "), outcome["error"]
+        assert text in outcome["error"], (label, outcome["error"])
+        assert outcome["unchanged"], label
+    assert "Traceback" not in run.output

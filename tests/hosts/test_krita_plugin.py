@@ -32,6 +32,7 @@ HERE = Path(__file__).resolve().parent
 PROBES = HERE / "probes" / "krita_plugin"
 PROBE = "krita_plugin_probe"
 FACE = "SketchFill seed 1234"  # the probe's fixed seed for the face edit
+COMPOSITE = "SketchFill composite"
 CANCELLED = "Cancelled: no layer was added."
 
 
@@ -479,10 +480,12 @@ def _krita_gui_exec(host, home: Path, scenario, pyzmq, env, timeout) -> dict:
 
 
 def test_gui_actions_docker_and_one_undo(any_krita, host_setup, engine_endpoint):
-    """The full Krita GUI loads the plug-in from its .desktop: six actions, the docker in
+    """The full Krita GUI loads the plug-in from its .desktop: seven actions, the docker in
     the window; the Generate action adds the layer, ONE Edit > Undo removes it and leaves
     every layer as before, Redo brings it back; the toggle action hides/shows the panel;
-    the panel's Auto tone button adds "SketchFill tone" above, which one Undo removes.
+    the panel's Auto tone button adds "SketchFill tone" above, which one Undo removes; in a
+    second document whose active layer is a pasted face, the Composite face button adds
+    "SketchFill composite" right above the face, which one Undo removes.
     (kritarunner has no window, hence no undo: 5.2's cannot even open one.)"""
     host = any_krita.keywords["host"]  # any_krita only picks the host and checks its set-up
     pyzmq = host_setup.get("krita_pyzmq") if host == "system" else None
@@ -494,6 +497,7 @@ def test_gui_actions_docker_and_one_undo(any_krita, host_setup, engine_endpoint)
         "sketchfill_generate": True,
         "sketchfill_variation": True,
         "sketchfill_tone": True,
+        "sketchfill_composite": True,
         "sketchfill_cancel": True,
         "sketchfill_put_back": True,
         "sketchfill_toggle_docker": True,
@@ -511,6 +515,14 @@ def test_gui_actions_docker_and_one_undo(any_krita, host_setup, engine_endpoint)
     assert r["tone_record"]["outcome"] == "done", r["tone_record"]
     assert r["after_tone"] == ["face", "SketchFill seed 77", "SketchFill tone", "sketch", "color"]
     assert r["tone_undo_restores"]
+    assert r["composite_active_document"]
+    # 5.2 under Xvfb reports no active layer at all; the probe then hands the button a
+    # document whose active layer is the face (see WithActiveLayer there)
+    assert r["composite_active_layer"] in (("face",) if host == "system" else ("face", None))
+    assert r["composite_record"]["outcome"] == "done", r["composite_record"]
+    assert r["after_composite"] == ["photo", "face", COMPOSITE]
+    assert r["after_composite_undo"] == ["photo", "face"]
+    assert r["composite_undo_restores"]
 
 
 def _alive(pid: int) -> bool:
@@ -548,3 +560,109 @@ def test_auto_tone_adds_one_layer(any_krita, pykrita, engine_endpoint, selection
     assert np.abs(got.astype(int) - want.patch).max() <= 1
     if not selection:
         assert np.abs(got[..., :3].astype(int) - face[..., :3]).mean() > 2  # it did tone
+
+
+def _bbox(on: np.ndarray) -> Box:
+    ys, xs = np.nonzero(on)
+    return Box(
+        int(xs.min()), int(ys.min()), int(xs.max() - xs.min() + 1), int(ys.max() - ys.min() + 1)
+    )
+
+
+def _near(on: np.ndarray, px: int) -> np.ndarray:
+    """Pixels within `px` of any `on` pixel."""
+    import cv2
+
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * px + 1, 2 * px + 1))
+    return cv2.dilate(on.astype(np.uint8), kernel) > 0
+
+
+@pytest.mark.parametrize("selection", [False, True], ids=["face", "selection"])
+def test_composite_face_adds_one_layer(any_krita, pykrita, engine_endpoint, selection):
+    """Composite face on a photo layer with a pasted, recoloured face layer above it (and
+    a layer on top): exactly one new layer "SketchFill composite" right above the face
+    layer, holding what the engine's own pipeline makes with the shipped composite model
+    from the rectangle the plug-in sends (the composite tool's edit_region of the face's,
+    or the selection's, bounding box); photo and face unchanged. It is no plain paste
+    inside the face, and it is the photo away from the face; with a selection it stays
+    within the selection. Layers that do not fit (nothing or a group below the face, an
+    empty face, no active layer, a selection off the face) are refused before any engine
+    is asked, with plain messages. No pixel value of the model is assumed: it is replaced
+    as it trains."""
+    from sketchfill.harmonize import pasted, run_composite
+    from sketchfill.runtime import load_model
+
+    args = ["selection"] if selection else []
+    v = run(any_krita, pykrita, "composite_face", args, endpoint=engine_endpoint, autostart=False)
+    r = v.value
+    assert r["record"]["outcome"] == "done", r["record"]
+    assert r["record"]["last_notice"] == f"Added the layer '{COMPOSITE}'."
+    assert any(text.startswith("Composite face: ") for _, text in r["record"]["progress"])
+    assert r["layers_after"] == ["photo", "face", COMPOSITE, "notes"]
+    assert layers_unchanged(r["before"], r["after"]), (r["before"], r["after"])
+    assert r["history"] == ["composite"]
+
+    photo = to_rgba(bgra_file(v.workdir / "photo.bgra", 512, 512))
+    face = to_rgba(bgra_file(v.workdir / "face.bgra", 512, 512))
+    where = face[..., 3] > 0
+    mask = None
+    if selection:
+        mask = np.frombuffer((v.workdir / "selection.l").read_bytes(), np.uint8).reshape(512, 512)
+        where = mask > 0
+    with Client(engine_endpoint) as client:
+        region = edit_region(_bbox(where), 512, 512, client.hello(5), tool="composite")
+
+    def crop(a):
+        if a is None:
+            return None
+        return np.ascontiguousarray(a[region.y : region.y1, region.x : region.x1])
+
+    model = load_model("sketchfill-composite", task="composite", warmup=0)
+    want = run_composite(model, crop(photo), crop(face), crop(mask))
+    b = Box(region.x + want.x, region.y + want.y, want.box.width, want.box.height)
+    assert r["new"] == [[COMPOSITE, "paintlayer", [b.x, b.y, b.width, b.height]]]
+    got = to_rgba(bgra_file(v.workdir / "result.bgra", b.width, b.height))
+    assert np.abs(got.astype(int) - want.patch).max() <= 1
+
+    def part(a):
+        return a[b.y : b.y1, b.x : b.x1]
+
+    assert np.array_equal(got[..., 3], part(photo)[..., 3])  # the photo's alpha
+    inside = part(where & (face[..., 3] >= 128))
+    paste = part(pasted(photo, face)).astype(int)
+    assert np.abs(got[..., :3].astype(int) - paste)[inside].mean() > 2  # not a plain paste
+    far = ~part(_near(where, 12))
+    if selection:  # only the selection (and a model pixel or two around it) changes
+        assert _bbox(where).x - b.x <= 8 and b.x1 - _bbox(where).x1 <= 8
+        assert b.y >= _bbox(where).y - 8 and b.y1 <= _bbox(where).y1 + 8
+    else:
+        assert far.sum() > 100
+    assert np.array_equal(got[far], part(photo)[far])
+
+    if selection:
+        return
+    refused = r["refused"]
+    pick = "Select the face layer; the photo must be the paint layer right below it."
+    expected = {
+        "nothing_below": f"Composite face: there is no layer below 'face'. {pick}",
+        "no_active_layer": (
+            "Composite face: select the face layer first; the photo must be the paint layer "
+            "right below it."
+        ),
+        "group_below": (
+            "Composite face: the layer below 'face' is 'group', a group layer, not a paint "
+            f"layer. {pick}"
+        ),
+        "empty_face": (
+            "Composite face: the layer 'empty' is empty inside the canvas. Paste the face on "
+            "it (transparent around the face) and move it into place."
+        ),
+        "selection_elsewhere": (
+            "Composite face: the selection does not touch the face on 'face'. Select part of "
+            "the face, or select nothing to composite all of it."
+        ),
+    }
+    assert {k: v["notice"] for k, v in refused.items()} == expected
+    for key, rec in refused.items():
+        assert rec["started"] is False and rec["outcome"] == "error", (key, rec)
+        assert rec["states"] == [] and rec["unchanged"], (key, rec)  # never connected

@@ -273,6 +273,125 @@ def auto_tone(args):
     return info
 
 
+# The face the composite scenarios paste: an ellipse around the portrait's face, cut from
+# the photo itself and recoloured (redder, less blue), with a soft edge.
+FACE_CENTRE, FACE_RADII, FACE_EDGE = (225, 128), (46, 58), 0.15
+SELECTED = (170, 125, 110, 80)  # x, y, width, height: the lower half of the face and beyond
+
+
+def _face_layer_bgra(photo, width, height):
+    """Canvas-sized B,G,R,A: the recoloured ellipse on transparency."""
+    (cx, cy), (rx, ry) = FACE_CENTRE, FACE_RADII
+    out = bytearray(len(photo))
+    for y in range(cy - ry, cy + ry + 1):
+        for x in range(cx - rx, cx + rx + 1):
+            d = (((x - cx) / rx) ** 2 + ((y - cy) / ry) ** 2) ** 0.5
+            alpha = round(255 * min(1.0, (1.0 - d) / FACE_EDGE))
+            if alpha <= 0:
+                continue
+            i = 4 * (y * width + x)
+            b, g, r = photo[i : i + 3]
+            out[i : i + 4] = bytes((max(b - 40, 0), min(g + 10, 255), min(r + 50, 255), alpha))
+    return bytes(out)
+
+
+def composite_document(selection=False, notes=True):
+    """Layers photo (the demo portrait), face (a recoloured part of it, pasted in place on
+    a transparent layer) and notes (a small dab on top, so "right above the face" means
+    something); with selection=True a rectangle over the lower half of the face."""
+    w, h, photo = png_bgra(DEMO / "astronaut.png")
+    doc = new_document(w, h, "composite")
+    add_layer(doc, "photo", photo)
+    add_layer(doc, "face", _face_layer_bgra(photo, w, h))
+    if notes:
+        dab = bytearray(4 * w * h)
+        for y in range(20, 30):
+            dab[4 * (y * w + 20) : 4 * (y * w + 30)] = bytes((0, 0, 255, 255)) * 10
+        add_layer(doc, "notes", bytes(dab))
+    if selection:
+        x, y, sw, sh = SELECTED
+        mask = bytearray(w * h)
+        for row in range(y, y + sh):
+            mask[row * w + x : row * w + x + sw] = b"\xff" * sw
+        sel = Selection()
+        sel.setPixelData(bytes(mask), 0, 0, w, h)
+        doc.setSelection(sel)
+    return doc
+
+
+def composite_face(args):
+    """args: ["selection"] or []: Composite face with the face layer given as the active
+    one (kritarunner has no view, so no active layer), with or without a selection. Then
+    the cases refused before any engine is asked: no layer below the face, a group below
+    it, an empty face layer, no active layer, a selection away from the face."""
+    doc = composite_document(selection=bool(args))
+    w, h = doc.width(), doc.height()
+    dump("photo.bgra", bytes(doc.nodeByName("photo").pixelData(0, 0, w, h)))
+    dump("face.bgra", bytes(doc.nodeByName("face").pixelData(0, 0, w, h)))
+    if args:
+        dump("selection.l", bytes(doc.selection().pixelData(0, 0, w, h)))
+    before = snapshot(doc)
+    ctrl = new_controller()
+    face = doc.nodeByName("face")
+    record = run_until_finished(ctrl, lambda: ctrl.composite(doc, face))
+    after = snapshot(doc)
+    new = _new_layers(before, doc)
+    info = {
+        "before": before,
+        "after": after,
+        "layers_after": names(doc),
+        "new": [[n.name(), n.type(), bounds(n)] for n in new],
+        "record": record,
+        "history": [e.label().split()[0] for e in ctrl.history.entries],
+    }
+    if len(new) == 1:
+        x, y, bw, bh = bounds(new[0])
+        dump("result.bgra", bytes(new[0].pixelData(x, y, bw, bh)))
+    doc.close()
+    if not args:
+        info["refused"] = _composite_refusals(ctrl)
+    return info
+
+
+def _composite_refusals(ctrl):
+    """What Composite face says (and leaves) when the layers are not right for it."""
+    out = {}
+
+    def attempt(key, doc, face):
+        before = snapshot(doc)
+        rec = run_until_finished(ctrl, lambda: ctrl.composite(doc, face))
+        out[key] = {
+            "started": rec["started"],
+            "outcome": rec["outcome"],
+            "notice": rec["last_notice"],
+            "states": rec["states"],
+            "unchanged": snapshot(doc) == before,
+        }
+
+    w, h, photo = png_bgra(DEMO / "astronaut.png")
+    face = _face_layer_bgra(photo, w, h)
+    doc = new_document(w, h, "refusals")
+    alone = add_layer(doc, "face", face)
+    attempt("nothing_below", doc, alone)
+    attempt("no_active_layer", doc, None)  # kritarunner: doc.activeNode() is None
+    doc.close()
+    doc = new_document(w, h, "refusals")
+    doc.rootNode().addChildNode(doc.createNode("group", "grouplayer"), None)
+    attempt("group_below", doc, add_layer(doc, "face", face))
+    doc.close()
+    doc = composite_document()
+    empty = doc.createNode("empty", "paintlayer")
+    doc.rootNode().addChildNode(empty, doc.nodeByName("face"))
+    doc.waitForDone()
+    attempt("empty_face", doc, empty)
+    sel = Selection()
+    sel.select(400, 400, 50, 50, 255)
+    doc.setSelection(sel)
+    attempt("selection_elsewhere", doc, doc.nodeByName("face"))
+    doc.close()
+    return out
+
+
 def _pattern_document():
     """64x48, B,G,R,A built by hand so every channel is told apart:
     image: R = 40 + 3x, G = 100 + 2y, B = 220 - 2x (never equal to each other);
@@ -498,7 +617,7 @@ def gui_actions_undo(args):
     """Krita loaded the real plug-in from its .desktop: the actions exist, the docker is in
     the window, the Generate action edits the active document, one Edit > Undo removes the
     result and Redo brings it back; the toggle action hides and shows the panel; the
-    panel's Auto tone button adds a layer that one Undo removes."""
+    panel's Auto tone and Composite face buttons each add a layer that one Undo removes."""
     from sketchfill import job
     from sketchfill.ids import ACTIONS, DOCKER_ID
 
@@ -554,7 +673,46 @@ def gui_actions_undo(args):
         wait_for(lambda: names(doc) == names_before_tone)
         doc.waitForDone()
         out["tone_undo_restores"] = snapshot(doc) == before_tone
+        # the panel's Composite face button, in a second document whose active layer is
+        # the face: one layer right above it, and one Undo removes it. A new view starts on
+        # its top layer, so the face is on top.
+        other = composite_document(notes=False)
+        window.addView(other)
+        out["composite_active_document"] = wait_for(
+            lambda: app.activeDocument() is not None and app.activeDocument().name() == other.name()
+        )
+        wait_for(lambda: other.activeNode() is not None, 3)
+        active = other.activeNode()
+        out["composite_active_layer"] = active.name() if active is not None else None
+        if active is None:  # Krita 5.2 under Xvfb: see WithActiveLayer
+            face = other.nodeByName("face")
+            docker.document_source = lambda: WithActiveLayer(app.activeDocument(), face)
+        before_composite, names_before_composite = snapshot(other), names(other)
+        out["composite_record"] = run_until_finished(ctrl, docker.composite_button.click)
+        out["after_composite"] = names(other)
+        app.action("edit_undo").trigger()
+        wait_for(lambda: names(other) == names_before_composite)
+        other.waitForDone()
+        out["after_composite_undo"] = names(other)
+        out["composite_undo_restores"] = snapshot(other) == before_composite
+        docker.document_source = lambda: app.activeDocument()
     return out
+
+
+class WithActiveLayer:
+    """A Document whose activeNode() is `layer`. Krita 5.2.9 under Xvfb (no window
+    manager, so no window or view is ever activated) reports no active layer for any
+    document, and Document.setActiveNode does not change that; 5.1.5 does report the new
+    view's top layer. Everything else goes to the real document."""
+
+    def __init__(self, doc, layer):
+        self._doc, self._layer = doc, layer
+
+    def activeNode(self):
+        return self._layer
+
+    def __getattr__(self, name):
+        return getattr(self._doc, name)
 
 
 def without_pyzmq(args):

@@ -108,6 +108,55 @@ def build(names=("sketch", "color"), mask="selection", photo_offset=(0, 0), grou
     return img, layers
 
 
+# Composite face: the face is cut from the photo, recoloured (warmer, less blue) so that it
+# no longer matches, and moved a little, as a user pastes and positions a face.
+FACE_BOX = (0.30, 0.28, 0.40, 0.44)
+FACE_SHIFT = (10, -6)
+FACE_SELECTION = (0.36, 0.34, 0.28, 0.16)  # an ellipse over the face's upper half
+
+
+def _table(gain, offset):
+    return bytes(min(255, max(0, round(v * gain + offset))) for v in range(256))
+
+
+def face_pixels(photo, rect):
+    """The photo's pixels in canvas rect [x, y, w, h], recoloured, with an elliptic alpha
+    that is soft over its outer tenth."""
+    w, h = rect[2:]
+    px = bytearray(read(photo, rect))
+    px[0::4] = bytes(px[0::4]).translate(_table(0.8, 50))
+    px[2::4] = bytes(px[2::4]).translate(_table(0.6, 0))
+    cx, cy = (w - 1) / 2, (h - 1) / 2
+    alpha = bytearray(w * h)
+    for j in range(h):
+        for i in range(w):
+            d = (((i - cx) / (w / 2)) ** 2 + ((j - cy) / (h / 2)) ** 2) ** 0.5
+            alpha[j * w + i] = 255 if d <= 0.9 else max(0, round(255 * (1 - d) / 0.1))
+    px[3::4] = bytes(alpha)
+    return bytes(px)
+
+
+def build_composite(photo_offset=(0, 0), selection=False):
+    """The photo GIMP opened, renamed "photo" (moved by photo_offset); above it a layer
+    "face" (smaller than the canvas, offset; see FACE_BOX) and on top an unrelated small
+    layer "notes"; the face layer selected; optionally an ellipse selection over part of
+    the face. Returns (image, {role: layer})."""
+    img = Gimp.get_images()[0]
+    photo = img.get_layers()[0]
+    photo.set_name("photo")
+    photo.set_offsets(*photo_offset)
+    rect = box(img, *FACE_BOX)
+    pixels = face_pixels(photo, rect)
+    rect = [rect[0] + FACE_SHIFT[0], rect[1] + FACE_SHIFT[1], *rect[2:]]
+    face = add_layer(img, "face", rect, pixels)
+    notes = add_layer(img, "notes", [4, 4, 24, 16], bytes(PAINT) * (24 * 16))
+    Gimp.Selection.none(img)
+    if selection:
+        img.select_ellipse(Gimp.ChannelOps.REPLACE, *box(img, *FACE_SELECTION))
+    img.set_selected_layers([face])
+    return img, {"photo": photo, "face": face, "notes": notes}
+
+
 def walk(layers):
     out = []
     for layer in layers:
