@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tempfile
 from pathlib import Path
 
 HELP = "export a trained composite network to ONNX with its model card"
@@ -45,32 +44,16 @@ def run(args: argparse.Namespace) -> int:
 
 
 def export(args: argparse.Namespace) -> Path:
-    import shutil
-    import warnings
-
     import numpy as np
-    import onnx
-    import torch
 
     from ..modelcard import COMPOSITE_INPUTS, COMPOSITE_OUTPUTS, ONNX_FILE, ModelCard, sha256_file
     from .composite_data import CompositeData
     from .composite_model import CompositeNet
     from .composite_trainer import load_checkpoint
-    from .exporting import ExportError, _publish, latency_ms, ort_session
+    from .exporting import export_checked, read_checkpoint, staged_model
 
-    path = Path(args.checkpoint)
-    if not path.is_file():
-        raise ExportError(f"no checkpoint at {path}")
-    try:
-        ckpt = load_checkpoint(path)
-    except ValueError as exc:
-        raise ExportError(str(exc)) from None
+    ckpt = read_checkpoint(Path(args.checkpoint), load_checkpoint)
     config, step = ckpt["config"], int(ckpt["step"])
-    weights = config.get("weights") or {  # runs from before the seam weight existed
-        "face": config["face_weight"],
-        "gradient": config["gradient_weight"],
-        "seam": 0.0,
-    }
     net = CompositeNet(config["width"])
     net.load_state_dict(ckpt["net"])
     net.eval()
@@ -86,41 +69,10 @@ def export(args: argparse.Namespace) -> Path:
         }
     samples = [{k: batch[k][i : i + 1] for k in COMPOSITE_INPUTS} for i in range(4)]
 
-    out_root = Path(args.out)
-    out_root.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{args.name}.", dir=out_root))
-    try:
+    with staged_model(Path(args.out), args.name) as staging:
         onnx_path = staging / ONNX_FILE
-        zeros = (
-            torch.zeros(1, 3, res, res),
-            torch.zeros(1, 3, res, res),
-            torch.zeros(1, 1, res, res),
-        )
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)
-            torch.onnx.export(
-                net,
-                zeros,
-                str(onnx_path),
-                input_names=list(COMPOSITE_INPUTS),
-                output_names=list(COMPOSITE_OUTPUTS),
-                opset_version=args.opset,
-                dynamo=False,
-            )
-        onnx.checker.check_model(onnx.load(str(onnx_path)))
-        session = ort_session(onnx_path)
-        diff = 0.0
-        with torch.no_grad():
-            for feed in samples:
-                ref = [
-                    t.numpy() for t in net(*(torch.from_numpy(feed[k]) for k in COMPOSITE_INPUTS))
-                ]
-                got = session.run(None, feed)
-                diff = max(diff, *(float(np.abs(r - g).max()) for r, g in zip(ref, got)))
-        print(f"parity: max |torch - onnxruntime| = {diff:.2e} (tolerance {args.tolerance:g})")
-        if not diff <= args.tolerance:
-            raise ExportError(f"ONNX output differs from torch by {diff:.2e}")
-        ms = latency_ms(session, samples[0])
+        outputs = list(COMPOSITE_OUTPUTS)
+        diff, ms = export_checked(net, samples, outputs, onnx_path, args.opset, args.tolerance)
         print(f"latency: {ms} ms per {res}-px region")
         metrics = card_metrics(args.metrics) if args.metrics else {}
         card = ModelCard.for_composite(
@@ -146,7 +98,7 @@ def export(args: argparse.Namespace) -> Path:
                     "L1 of horizontal and vertical image differences (seams), weighted up "
                     "along the mask's edge",
                 ],
-                "loss_weights": weights,
+                "loss_weights": config["weights"],
                 "inputs": "self-supervised scenes: a photo's face relit (exposure, tone curve, "
                 "cast, saturation, hue, directional light) pasted through a rough, wobbly, "
                 "hard or feathered mask over the same photo holding another person's face "
@@ -167,11 +119,7 @@ def export(args: argparse.Namespace) -> Path:
             },
         )
         card.save(staging)
-        target = out_root / args.name
-        _publish(staging, target)
-        return target
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    return Path(args.out) / args.name
 
 
 def card_metrics(path: Path) -> dict:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import time
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +13,7 @@ from ..images import save_image
 from .composite_data import CompositeData
 from .composite_loop import CHECKPOINT, FORMAT
 from .composite_model import CompositeNet, compose
-from .trainer import format_seconds, save_atomic
+from .step_loop import StepLoop
 
 LOSSES = ("l1", "gradient", "source_l1")
 SAMPLE_ROWS = 6
@@ -48,15 +47,17 @@ def composite_loss(out, truth, mask, weights: dict[str, float]):
     return l1, gradient, l1 + weights["gradient"] * gradient
 
 
-class CompositeTrainer:
+class CompositeTrainer(StepLoop):
+    FORMAT = FORMAT
+    LOSSES = LOSSES
+
     def __init__(self, args: argparse.Namespace, started: float):
-        self.args, self.started = args, started
+        super().__init__(args, started)
         self.weights = {
             "face": args.face_weight,
             "gradient": args.gradient_weight,
             "seam": args.seam_weight,
         }
-        self.stop_requested = False
         self.path = args.out / CHECKPOINT
         saved = load_checkpoint(self.path) if args.resume and self.path.is_file() else None
         width = saved["config"]["width"] if saved else args.width
@@ -64,7 +65,6 @@ class CompositeTrainer:
         self.data = CompositeData(list(args.data), self.res)
         self.net = CompositeNet(width)
         self.opt = torch.optim.Adam(self.net.parameters(), args.lr, betas=(0.9, 0.999))
-        self.step, self.seconds = 0, 0.0
         self.config = {
             "width": width,
             "res": self.res,
@@ -81,42 +81,7 @@ class CompositeTrainer:
             self.opt.load_state_dict(saved["opt"])
             for group in self.opt.param_groups:  # --lr counts on resume too
                 group["lr"] = args.lr
-            self.step, self.seconds = saved["step"], saved["seconds"]
-            print(f"resumed {self.path} at step {self.step}")
-
-    def request_stop(self) -> None:
-        self.stop_requested = True
-
-    def train(self) -> int:
-        a = self.args
-        a.out.mkdir(parents=True, exist_ok=True)
-        print(f"{len(self.data.paths)} photos, {self.res} px, batch {a.batch}, to step {a.steps}")
-        last_save = time.monotonic()
-        sums, count, tick = np.zeros(len(LOSSES)), 0, time.monotonic()
-        step_time = 0.0
-        while self.step < a.steps and not self._should_stop(step_time):
-            t0 = time.monotonic()
-            sums += self._train_step(self.data.batch(a.batch, a.seed, self.step))
-            count += 1
-            self.step += 1
-            step_time = time.monotonic() - t0
-            self.seconds += step_time
-            if self.step % a.log_every == 0 or self.step == a.steps:
-                rate = count / (time.monotonic() - tick)
-                left = format_seconds((a.steps - self.step) / max(rate, 1e-9))
-                vals = " ".join(f"{k} {v:.4g}" for k, v in zip(LOSSES, sums / count, strict=True))
-                print(
-                    f"step {self.step}/{a.steps} | {rate:.2f} steps/s | ETA {left} | {vals}",
-                    flush=True,
-                )
-                sums, count, tick = np.zeros(len(LOSSES)), 0, time.monotonic()
-            if time.monotonic() - last_save > a.save_every * 60:
-                self._save()
-                last_save = time.monotonic()
-        self._save()
-        self._samples()
-        print(f"stopped at step {self.step}; checkpoint {self.path}")
-        return 0
+            self.resumed(saved)
 
     def _train_step(self, batch: dict[str, np.ndarray]) -> list[float]:
         target, source, mask, truth = (
@@ -131,24 +96,8 @@ class CompositeTrainer:
             before = (source - truth).abs().mean()
         return [l1.item(), gradient.item(), before.item()]
 
-    def _should_stop(self, step_time: float) -> bool:
-        if self.args.time_limit is None:
-            return self.stop_requested
-        reserve = 3 * step_time + 10  # a checkpoint and the sample sheet
-        return self.stop_requested or (
-            time.monotonic() + reserve > self.started + self.args.time_limit * 60
-        )
-
-    def _save(self) -> None:
-        state = {
-            "format": FORMAT,
-            "step": self.step,
-            "seconds": self.seconds,
-            "config": self.config,
-            "net": self.net.state_dict(),
-            "opt": self.opt.state_dict(),
-        }
-        save_atomic(state, self.path)
+    def _state(self) -> dict:
+        return {"net": self.net.state_dict(), "opt": self.opt.state_dict()}
 
     @torch.no_grad()
     def _samples(self) -> Path:
@@ -161,6 +110,6 @@ class CompositeTrainer:
         cols = [b["target"], b["source"], out, b["truth"]]
         rows = [np.concatenate([c[i].numpy() for c in cols], 2) for i in range(SAMPLE_ROWS)]
         sheet = (np.concatenate(rows, 1).transpose(1, 2, 0) * 255 + 0.5).clip(0, 255)
-        path = self.args.out / "samples" / f"step_{self.step:07d}.png"
+        path = self._sheet_path()
         save_image(path, sheet.astype(np.uint8))
         return path

@@ -9,6 +9,8 @@ import shutil
 import tempfile
 import time
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -208,6 +210,69 @@ def quantize_int8(fp32: Path, out: Path, calib: np.ndarray) -> None:
             weight_type=QuantType.QInt8,
             per_channel=True,
         )
+
+
+@contextmanager
+def staged_model(out_root: Path, name: str) -> Iterator[Path]:
+    """A private folder beside out_root/name to write a model into; published over
+    out_root/name (renames only) when the block ends without an error, else removed."""
+    out_root.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=out_root))
+    try:
+        yield staging
+        _publish(staging, out_root / name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def export_checked(
+    net: torch.nn.Module,
+    samples: list[dict[str, np.ndarray]],
+    output_names: list[str],
+    path: Path,
+    opset: int,
+    tolerance: float,
+) -> tuple[float, float]:
+    """A small network (inputs named as in `samples`) to ONNX at `path`, checked by onnx,
+    then against torch on `samples` (ExportError above `tolerance`) and timed with ONNX
+    Runtime. Returns (max |torch - onnxruntime|, median latency in ms)."""
+    import onnx
+
+    names = list(samples[0])
+    example = tuple(torch.zeros(samples[0][n].shape) for n in names)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.onnx.export(
+            net,
+            example,
+            str(path),
+            input_names=names,
+            output_names=output_names,
+            opset_version=opset,
+            dynamo=False,
+        )
+    onnx.checker.check_model(onnx.load(str(path)))
+    session = ort_session(path)
+    diff = 0.0
+    with torch.no_grad():
+        for feed in samples:
+            ref = [t.numpy() for t in net(*(torch.from_numpy(feed[n]) for n in names))]
+            got = session.run(None, feed)
+            diff = max(diff, *(float(np.abs(r - g).max()) for r, g in zip(ref, got)))
+    print(f"parity: max |torch - onnxruntime| = {diff:.2e} (tolerance {tolerance:g})")
+    if not diff <= tolerance:
+        raise ExportError(f"ONNX output differs from torch by {diff:.2e}")
+    return diff, latency_ms(session, samples[0])
+
+
+def read_checkpoint(path: Path, load) -> dict:
+    """`load(path)` of a small network's checkpoint, its failures as ExportError."""
+    if not path.is_file():
+        raise ExportError(f"no checkpoint at {path}")
+    try:
+        return load(path)
+    except ValueError as exc:
+        raise ExportError(str(exc)) from None
 
 
 def _publish(staging: Path, target: Path) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tempfile
 from pathlib import Path
 
 HELP = "export a trained tone network to ONNX with its model card"
@@ -43,26 +42,15 @@ def run(args: argparse.Namespace) -> int:
 
 
 def export(args: argparse.Namespace) -> Path:
-    import shutil
-    import warnings
-
     import numpy as np
-    import onnx
-    import torch
 
-    from ..modelcard import INPUT_NAME, ONNX_FILE, ModelCard, sha256_file
-    from .exporting import ExportError, _publish, latency_ms, ort_session
+    from ..modelcard import INPUT_NAME, ONNX_FILE, TONE_OUTPUTS, ModelCard, sha256_file
+    from .exporting import export_checked, read_checkpoint, staged_model
     from .tone_data import ToneData
     from .tone_model import GAIN, ToneNet
     from .tone_trainer import load_checkpoint
 
-    path = Path(args.checkpoint)
-    if not path.is_file():
-        raise ExportError(f"no checkpoint at {path}")
-    try:
-        ckpt = load_checkpoint(path)
-    except ValueError as exc:
-        raise ExportError(str(exc)) from None
+    ckpt = read_checkpoint(Path(args.checkpoint), load_checkpoint)
     config, step = ckpt["config"], int(ckpt["step"])
     net = ToneNet(config["width"])
     net.load_state_dict(ckpt["tone"])
@@ -74,34 +62,12 @@ def export(args: argparse.Namespace) -> Path:
     else:  # the training photos are not on this machine: random thumbnails still check
         samples = np.random.default_rng(0).random((4, 3, res, res), dtype=np.float32)
 
-    out_root = Path(args.out)
-    out_root.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{args.name}.", dir=out_root))
-    try:
+    feeds = [{INPUT_NAME: x[None]} for x in samples]
+    with staged_model(Path(args.out), args.name) as staging:
         onnx_path = staging / ONNX_FILE
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)
-            torch.onnx.export(
-                net,
-                (torch.zeros(1, 3, res, res),),
-                str(onnx_path),
-                input_names=[INPUT_NAME],
-                output_names=["lut", "gain"],
-                opset_version=args.opset,
-                dynamo=False,
-            )
-        onnx.checker.check_model(onnx.load(str(onnx_path)))
-        session = ort_session(onnx_path)
-        diff = 0.0
-        with torch.no_grad():
-            for x in samples:
-                ref = [t.numpy() for t in net(torch.from_numpy(x[None]))]
-                got = session.run(None, {INPUT_NAME: x[None]})
-                diff = max(diff, *(float(np.abs(r - g).max()) for r, g in zip(ref, got)))
-        print(f"parity: max |torch - onnxruntime| = {diff:.2e} (tolerance {args.tolerance:g})")
-        if not diff <= args.tolerance:
-            raise ExportError(f"ONNX output differs from torch by {diff:.2e}")
-        ms = latency_ms(session, samples)
+        diff, ms = export_checked(
+            net, feeds, list(TONE_OUTPUTS), onnx_path, args.opset, args.tolerance
+        )
         print(f"latency: {ms} ms per {res}-px thumbnail")
         metrics = card_metrics(args.metrics) if args.metrics else {}
         card = ModelCard.for_tone(
@@ -145,11 +111,7 @@ def export(args: argparse.Namespace) -> Path:
             },
         )
         card.save(staging)
-        target = out_root / args.name
-        _publish(staging, target)
-        return target
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    return Path(args.out) / args.name
 
 
 def card_metrics(path: Path) -> dict:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import time
 from pathlib import Path
 
 import numpy as np
@@ -11,10 +10,10 @@ import torch
 import torch.nn.functional as F
 
 from ..images import save_image
+from .step_loop import StepLoop
 from .tone_data import ToneData
 from .tone_loop import CHECKPOINT, FORMAT
 from .tone_model import Critic, Inverse, ToneNet, apply_tone
-from .trainer import format_seconds, save_atomic
 
 LOSSES = ("color", "natural", "artifact", "inverse", "critic")
 SAMPLE_ROWS = 6
@@ -28,10 +27,13 @@ def load_checkpoint(path: Path) -> dict:
     return saved
 
 
-class ToneTrainer:
+class ToneTrainer(StepLoop):
+    FORMAT = FORMAT
+    LOSSES = LOSSES
+
     def __init__(self, args: argparse.Namespace, weights: dict[str, float], started: float):
-        self.args, self.weights, self.started = args, weights, started
-        self.stop_requested = False
+        super().__init__(args, started)
+        self.weights = weights
         self.path = args.out / CHECKPOINT
         saved = load_checkpoint(self.path) if args.resume and self.path.is_file() else None
         width = saved["config"]["width"] if saved else args.width
@@ -42,7 +44,6 @@ class ToneTrainer:
         self.opt_g = torch.optim.Adam(self.tone.parameters(), args.lr, betas=betas)
         self.opt_c = torch.optim.Adam(self.inverse.parameters(), args.lr, betas=betas)
         self.opt_d = torch.optim.Adam(self.critic.parameters(), args.lr, betas=betas)
-        self.step, self.seconds = 0, 0.0
         self.config = {
             "width": width,
             "res": self.res,
@@ -60,38 +61,7 @@ class ToneTrainer:
             for opt in (self.opt_g, self.opt_c, self.opt_d):
                 for group in opt.param_groups:  # --lr counts on resume too
                     group["lr"] = args.lr
-            self.step, self.seconds = saved["step"], saved["seconds"]
-            print(f"resumed {self.path} at step {self.step}")
-
-    def request_stop(self) -> None:
-        self.stop_requested = True
-
-    def train(self) -> int:
-        a = self.args
-        a.out.mkdir(parents=True, exist_ok=True)
-        print(f"{len(self.data.paths)} photos, {self.res} px, batch {a.batch}, to step {a.steps}")
-        last_save = time.monotonic()
-        sums, count, tick = np.zeros(len(LOSSES)), 0, time.monotonic()
-        step_time = 0.0
-        while self.step < a.steps and not self._should_stop(step_time):
-            t0 = time.monotonic()
-            batch = self.data.batch(a.batch, a.seed, self.step)
-            sums += self._train_step(batch)
-            count += 1
-            self.step += 1
-            step_time = time.monotonic() - t0
-            self.seconds += step_time
-            if self.step % a.log_every == 0 or self.step == a.steps:
-                rate = count / (time.monotonic() - tick)
-                self._progress(rate, sums / count)
-                sums, count, tick = np.zeros(len(LOSSES)), 0, time.monotonic()
-            if time.monotonic() - last_save > a.save_every * 60:
-                self._save()
-                last_save = time.monotonic()
-        self._save()
-        self._samples()
-        print(f"stopped at step {self.step}; checkpoint {self.path}")
-        return 0
+            self.resumed(saved)
 
     def _train_step(self, batch) -> list[float]:
         w = self.weights
@@ -126,31 +96,9 @@ class ToneTrainer:
         self.opt_g.step()
         return [t.item() for t in (color, natural, artifact, c_loss, d_loss)]
 
-    def _should_stop(self, step_time: float) -> bool:
-        if self.args.time_limit is None:
-            return self.stop_requested
-        reserve = 3 * step_time + 10  # a checkpoint and the sample sheet
-        return self.stop_requested or (
-            time.monotonic() + reserve > self.started + self.args.time_limit * 60
-        )
-
-    def _progress(self, rate: float, losses: np.ndarray) -> None:
-        a = self.args
-        left = (a.steps - self.step) / max(rate, 1e-9)
-        vals = " ".join(f"{k} {v:.4g}" for k, v in zip(LOSSES, losses, strict=True))
-        eta = format_seconds(left)
-        print(f"step {self.step}/{a.steps} | {rate:.2f} steps/s | ETA {eta} | {vals}", flush=True)
-
-    def _save(self) -> None:
-        state = {
-            "format": FORMAT,
-            "step": self.step,
-            "seconds": self.seconds,
-            "config": self.config,
-            **{n: getattr(self, n).state_dict() for n in ("tone", "inverse", "critic")},
-            **{n: getattr(self, n).state_dict() for n in ("opt_g", "opt_c", "opt_d")},
-        }
-        save_atomic(state, self.path)
+    def _state(self) -> dict:
+        names = ("tone", "inverse", "critic", "opt_g", "opt_c", "opt_d")
+        return {n: getattr(self, n).state_dict() for n in names}
 
     @torch.no_grad()
     def _samples(self) -> Path:
@@ -163,6 +111,6 @@ class ToneTrainer:
             for i in range(SAMPLE_ROWS)
         ]
         sheet = (np.concatenate(rows, 1).transpose(1, 2, 0) * 255 + 0.5).clip(0, 255)
-        path = self.args.out / "samples" / f"step_{self.step:07d}.png"
+        path = self._sheet_path()
         save_image(path, sheet.astype(np.uint8))
         return path
