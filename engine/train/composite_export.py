@@ -10,37 +10,20 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
+
+from .export_cli import add_export_arguments, run_export
 
 HELP = "export a trained composite network to ONNX with its model card"
 DEFAULT_NAME = "sketchfill-composite"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("checkpoint", type=Path, help="composite.pt from `sketchfill train-composite`")
-    p.add_argument("-o", "--out", type=Path, default=Path("models"), help="models folder")
-    p.add_argument("--name", default=DEFAULT_NAME)
-    p.add_argument("--version", default=None, help="model version (default: from the step)")
-    p.add_argument(
-        "--metrics", type=Path, default=None, help="JSON from `sketchfill eval-composite`"
-    )
-    p.add_argument("--schedule", default="", help="how the run was trained, in words, for the card")
-    p.add_argument("--tolerance", type=float, default=1e-4)
-    p.add_argument("--opset", type=int, default=17)
+    add_export_arguments(p, "train-composite", DEFAULT_NAME)
 
 
 def run(args: argparse.Namespace) -> int:
-    from .exporting import ExportError
-
-    try:
-        folder = export(args)
-    except ExportError as exc:
-        print(f"export failed: {exc}", file=sys.stderr)
-        return 1
-    card = json.loads((folder / "model.json").read_text(encoding="utf-8"))
-    print(f"wrote {folder}: {card['name']} {card['version']} (sha256 {card['sha256'][:12]}...)")
-    return 0
+    return run_export(export, args)
 
 
 def export(args: argparse.Namespace) -> Path:
