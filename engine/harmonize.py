@@ -186,30 +186,37 @@ def run_composite(
     if bbox is None:
         what = "the face layer is empty" if mask is None else "the selection misses the face"
         raise EditError(EMPTY_MASK, f"{what}: nothing to composite")
-    source = pasted(image, face)
     height, width = region.shape
 
     report("analyse", 0.05)
+    # Everything happens inside the square around the face (with context): a face on a
+    # 50 MP photo costs its own size, not the photo's.
+    crop = plan_crop(bbox, width, height, model.resolution if model else 0, CONTEXT_MARGIN)
+    c = crop.box
+    local = Crop(Box(0, 0, c.width, c.height), crop.side, crop.pad_left, crop.pad_top)
+    photo = image[c.y : c.y1, c.x : c.x1]
+    source = pasted(photo, face[c.y : c.y1, c.x : c.x1])
+    where = region[c.y : c.y1, c.x : c.x1]
     if model is None:
-        blend = BASELINES[method or "alpha paste"]
-        patch = image[bbox.y : bbox.y1, bbox.x : bbox.x1].copy()
-        full = blend(image[..., :3], source, region)
-        patch[..., :3] = full[bbox.y : bbox.y1, bbox.x : bbox.x1]
+        blended = BASELINES[method or "alpha paste"](photo[..., :3], source, where)
+        b = Box(bbox.x - c.x, bbox.y - c.y, bbox.width, bbox.height)
+        patch = photo[b.y : b.y1, b.x : b.x1].copy()
+        patch[..., :3] = blended[b.y : b.y1, b.x : b.x1]
         return EditResult(patch, bbox.x, bbox.y, seed=0)
 
-    crop = plan_crop(bbox, width, height, model.resolution, CONTEXT_MARGIN)
-    alpha, coeffs = predict(model, image[..., :3], source, region, crop, token)
+    alpha, coeffs = predict(model, photo[..., :3], source, where, local, token)
     token.check()
 
     report("apply", 0.5)
     # The soft mask may reach a model pixel or two past the region: so does the patch.
     grow = -(-2 * crop.side // model.resolution)
-    box = _grown(bbox, grow, width, height)
-    patch = image[box.y : box.y1, box.x : box.x1].copy()
-    patch[..., :3] = apply_composite(image[..., :3], source, alpha, coeffs, crop, box, token)
+    box = _grown(bbox, grow, c)
+    b = Box(box.x - c.x, box.y - c.y, box.width, box.height)
+    patch = photo[b.y : b.y1, b.x : b.x1].copy()
+    patch[..., :3] = apply_composite(photo[..., :3], source, alpha, coeffs, local, b, token)
     return EditResult(patch, box.x, box.y, seed=0)
 
 
-def _grown(box: Box, by: int, width: int, height: int) -> Box:
-    x, y = max(box.x - by, 0), max(box.y - by, 0)
-    return Box(x, y, min(box.x1 + by, width) - x, min(box.y1 + by, height) - y)
+def _grown(box: Box, by: int, within: Box) -> Box:
+    x, y = max(box.x - by, within.x), max(box.y - by, within.y)
+    return Box(x, y, min(box.x1 + by, within.x1) - x, min(box.y1 + by, within.y1) - y)
