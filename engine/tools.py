@@ -2,8 +2,8 @@
 
 A tool names the buffers it takes and how each host layer is read, the model task it runs
 and the function that turns the decoded layers into a patch. The server checks, queues,
-cancels and answers requests for every tool alike: `edit` (sketch and colour fill) and
-`tone` (auto tone) and `composite` (a face from one layer onto the photo, harmonised).
+cancels and answers requests for every tool alike: `edit` (sketch and colour fill), `tone`
+(auto tone) and `composite` (a face from one layer onto the photo, harmonised).
 """
 
 from __future__ import annotations
