@@ -68,7 +68,6 @@ def run(args: argparse.Namespace) -> int:
 
     from .edit import EditInputs, apply_patch, run_edit
     from .images import save_image
-    from .modelcard import write_atomic
     from .runtime import load_generator
     from .train.dataset import make_sample
     from .train.guides import load_guides, prepare
@@ -140,7 +139,7 @@ def run(args: argparse.Namespace) -> int:
         "model": model.describe() if model else None,
         "per_image": [_clean(r) for r in rows],
     }
-    write_atomic(args.json, (json.dumps(result, indent=2) + "\n").encode("utf-8"))
+    save_report(args.json, result)
     if sheet:
         save_image(args.grid, np.concatenate(sheet, 0))
         names = " | ".join(["input", "sketch", "colour", *methods, "truth"])
@@ -181,11 +180,39 @@ def _clean(row: dict) -> dict:
     return fix(row)
 
 
-def print_table(summary: dict[str, dict[str, float | None]]) -> None:
-    """Methods as rows, metrics as columns (higher is better for psnr/ssim/sketch_f1)."""
-    print(f"{'method':<12}" + "".join(f"{k:>12}" for k in METRICS))
+def save_report(path: Path, result: dict) -> None:
+    """The evaluation's JSON, written atomically (never half a file)."""
+    from .modelcard import write_atomic
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(path, (json.dumps(result, indent=2) + "\n").encode("utf-8"))
+
+
+def small(rgb):
+    """The picture at 256x256 (area average): sheets and colour differences."""
+    import numpy as np
+    from PIL import Image
+
+    return np.asarray(Image.fromarray(rgb).resize((256, 256), Image.BOX))
+
+
+def write_sheet(path: Path, rows: list[list]) -> None:
+    """A --grid sheet: each row's pictures side by side at 256 px."""
+    import numpy as np
+
+    from .images import save_image
+
+    save_image(path, np.concatenate([np.concatenate([small(p) for p in row], 1) for row in rows]))
+
+
+def print_table(
+    summary: dict[str, dict[str, float | None]], metrics: tuple[str, ...] = METRICS, digits: int = 4
+) -> None:
+    """Methods as rows, metrics as columns; None (not measured) as '-'."""
+    width = max(12, *(len(name) + 2 for name in summary))
+    print(f"{'method':<{width}}" + "".join(f"{k:>12}" for k in metrics))
     for name, vals in summary.items():
         cells = "".join(
-            f"{'-' if vals[k] is None else format(vals[k], '.4f'):>12}" for k in METRICS
+            f"{'-' if vals[k] is None else format(vals[k], f'.{digits}f'):>12}" for k in metrics
         )
-        print(f"{name:<12}{cells}")
+        print(f"{name:<{width}}{cells}")

@@ -16,7 +16,6 @@ The CLI imports this module to build its parser: heavy imports happen in `run` o
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -71,7 +70,7 @@ def gradient_error(out, truth, where) -> float:
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from .evaluate import image_seed, mean_finite
+    from .evaluate import image_seed, mean_finite, print_table, save_report, write_sheet
     from .harmonize import run_composite
     from .runtime import ModelError, load_model
     from .train.composite_data import make_scene
@@ -137,14 +136,8 @@ def run(args: argparse.Namespace) -> int:
         "methods": summary,
         "per_image": rows,
     }
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    save_report(args.json, result)
     if args.grid:
-        from .evaluate_tone import write_sheet
-
         write_sheet(args.grid, sheet)
-    print(f"{'method':<14}" + "".join(f"{k:>10}" for k in METRICS))
-    for name, vals in summary.items():
-        cells = "".join(f"{vals[k]:>10.3f}" for k in METRICS)
-        print(f"{name:<14}{cells}")
+    print_table(summary, METRICS, digits=3)
     return 0

@@ -15,7 +15,6 @@ The CLI imports this module to build its parser: heavy imports happen in `run` o
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -83,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
     from skimage.color import deltaE_ciede2000, rgb2lab
 
-    from .evaluate import image_seed, mean_finite
+    from .evaluate import image_seed, mean_finite, print_table, save_report, small, write_sheet
     from .runtime import ModelError, load_model
     from .tone import run_tone
     from .train.tone_data import degrade, list_photos, load_photo
@@ -152,30 +151,8 @@ def run(args: argparse.Namespace) -> int:
         "methods": summary,
         "per_image": rows,
     }
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    save_report(args.json, result)
     if args.grid:
         write_sheet(args.grid, sheet)
-    print(f"{'method':<12}" + "".join(f"{k:>10}" for k in METRICS))
-    for name, vals in summary.items():
-        cells = "".join(
-            f"{'-' if vals[k] is None else format(vals[k], '.3f'):>10}" for k in METRICS
-        )
-        print(f"{name:<12}{cells}")
+    print_table(summary, METRICS, digits=3)
     return 0
-
-
-def small(rgb):
-    """The picture at 256x256 (area average): sheets and colour differences."""
-    import numpy as np
-    from PIL import Image
-
-    return np.asarray(Image.fromarray(rgb).resize((256, 256), Image.BOX))
-
-
-def write_sheet(path: Path, rows: list[list]) -> None:
-    import numpy as np
-
-    from .images import save_image
-
-    save_image(path, np.concatenate([np.concatenate([small(p) for p in row], 1) for row in rows]))

@@ -165,6 +165,17 @@ def apply_composite(
     return out
 
 
+def face_region(face: np.ndarray, mask: np.ndarray | None) -> tuple[np.ndarray, Box]:
+    """Where to composite: the face layer's alpha, limited by the selection if given, and
+    its bounding box; EditError when that is empty."""
+    region = face[..., 3] if mask is None else np.minimum(mask, face[..., 3])
+    bbox = mask_bbox(region > 0)
+    if bbox is None:
+        what = "the face layer is empty" if mask is None else "the selection misses the face"
+        raise EditError(EMPTY_MASK, f"{what}: nothing to composite")
+    return region, bbox
+
+
 def run_composite(
     model: Model | None,
     image: np.ndarray,
@@ -181,11 +192,7 @@ def run_composite(
     `method`."""
     report = progress or (lambda stage, fraction: None)
     token = cancel or CancelToken()
-    region = face[..., 3] if mask is None else np.minimum(mask, face[..., 3])
-    bbox = mask_bbox(region > 0)
-    if bbox is None:
-        what = "the face layer is empty" if mask is None else "the selection misses the face"
-        raise EditError(EMPTY_MASK, f"{what}: nothing to composite")
+    region, bbox = face_region(face, mask)
     height, width = region.shape
 
     report("analyse", 0.05)

@@ -9,12 +9,11 @@ import sys
 
 import numpy as np
 
-from .. import layers, protocol
+from .. import layers
 from ..client import Client, CompositeRequest, EngineError, edit_region
 from ..edit import EditError, EditResult, apply_patch
-from ..harmonize import BASELINES, DEFAULT_COMPOSITE_MODEL, run_composite
+from ..harmonize import BASELINES, DEFAULT_COMPOSITE_MODEL, face_region, run_composite
 from ..images import ImageFileError, has_alpha, load_layer, load_rgba, save_image
-from ..preprocess import mask_bbox
 from ..runtime import ModelError, load_model
 from . import add_engine_arguments, answering_engine, cut, remote_result
 
@@ -102,11 +101,7 @@ def _composite(image: np.ndarray, face: np.ndarray, mask: np.ndarray | None, arg
 
 def _remote(client: Client, hello: dict, image, face, mask) -> EditResult:
     height, width = image.shape[:2]
-    region = face[..., 3] if mask is None else np.minimum(mask, face[..., 3])
-    bbox = mask_bbox(region > 0)
-    if bbox is None:
-        what = "the face layer is empty" if mask is None else "the selection misses the face"
-        raise EditError(protocol.EMPTY_MASK, f"{what}: nothing to composite")
+    _, bbox = face_region(face, mask)
     # The tool's context square (margin 0.5, its model's size at least) holds the
     # network's (margin 0.2).
     r = edit_region(bbox, width, height, hello, tool="composite")

@@ -12,7 +12,7 @@ import argparse
 import json
 from pathlib import Path
 
-from .export_cli import add_export_arguments, run_export
+from .commands import add_export_arguments, run_export
 
 HELP = "export a trained composite network to ONNX with its model card"
 DEFAULT_NAME = "sketchfill-composite"

@@ -13,11 +13,11 @@ The CLI imports this module to build its parser: torch is imported inside `run` 
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
 import time
 from pathlib import Path
 
+from .commands import check_training_args, run_trainer
 from .tone_loop import DEFAULT_NOTE
 
 HELP = "train the composite network on a folder of face photos (self-supervised)"
@@ -48,22 +48,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     started = time.monotonic()
-    if args.res % 16 or args.res < 64:
-        print("--res must be a multiple of 16 (at least 64)", file=sys.stderr)
+    problem = check_training_args(args, min_res=64)
+    if problem:
+        print(problem, file=sys.stderr)
         return 2
-    for folder in args.data:
-        if not folder.is_dir():
-            print(f"no such folder: {folder}", file=sys.stderr)
-            return 2
     from .composite_trainer import CompositeTrainer
 
-    try:
-        trainer = CompositeTrainer(args, started)
-    except ValueError as exc:  # no photos, a checkpoint of another run
-        print(exc, file=sys.stderr)
-        return 2
-    signal.signal(signal.SIGTERM, lambda *_: trainer.request_stop())
-    return trainer.train()
+    return run_trainer(lambda: CompositeTrainer(args, started))
 
 
 if __name__ == "__main__":

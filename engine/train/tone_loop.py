@@ -13,10 +13,11 @@ The CLI imports this module to build its parser: torch is imported inside `run` 
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
 import time
 from pathlib import Path
+
+from .commands import check_training_args, run_trainer
 
 HELP = "train the auto tone network on folders of photos (no pairs needed)"
 CHECKPOINT = "tone.pt"
@@ -69,22 +70,13 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(exc, file=sys.stderr)
         return 2
-    if args.res % 16 or args.res < 32:
-        print("--res must be a multiple of 16 (at least 32)", file=sys.stderr)
+    problem = check_training_args(args, min_res=32)
+    if problem:
+        print(problem, file=sys.stderr)
         return 2
-    for folder in args.data:
-        if not folder.is_dir():
-            print(f"no such folder: {folder}", file=sys.stderr)
-            return 2
     from .tone_trainer import ToneTrainer
 
-    try:
-        trainer = ToneTrainer(args, weights, started)
-    except ValueError as exc:  # no photos, a checkpoint of another run
-        print(exc, file=sys.stderr)
-        return 2
-    signal.signal(signal.SIGTERM, lambda *_: trainer.request_stop())
-    return trainer.train()
+    return run_trainer(lambda: ToneTrainer(args, weights, started))
 
 
 if __name__ == "__main__":

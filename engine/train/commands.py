@@ -1,14 +1,16 @@
-"""The command-line side the small networks' exports share (export-tone,
-export-composite): their arguments and the run wrapper. No torch here: the CLI imports
-this to build its parser."""
+"""The command-line side the small networks' commands share (train-tone, train-composite,
+export-tone, export-composite): argument checks, starting a trainer, export arguments and
+the export run wrapper. No torch here: the CLI imports this to build its parser."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 
 def add_export_arguments(p: argparse.ArgumentParser, trained_by: str, name: str) -> None:
@@ -37,3 +39,25 @@ def run_export(export: Callable[[argparse.Namespace], Path], args: argparse.Name
     card = json.loads((folder / "model.json").read_text(encoding="utf-8"))
     print(f"wrote {folder}: {card['name']} {card['version']} (sha256 {card['sha256'][:12]}...)")
     return 0
+
+
+def check_training_args(args: argparse.Namespace, min_res: int) -> str | None:
+    """What is wrong with --res and --data, in a sentence, or None."""
+    if args.res % 16 or args.res < min_res:
+        return f"--res must be a multiple of 16 (at least {min_res})"
+    for folder in args.data:
+        if not folder.is_dir():
+            return f"no such folder: {folder}"
+    return None
+
+
+def run_trainer(make_trainer: Callable[[], Any]) -> int:
+    """Build the trainer (ValueError: no photos, a checkpoint of another run), let SIGTERM
+    stop it cleanly with a checkpoint, and train."""
+    try:
+        trainer = make_trainer()
+    except ValueError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    signal.signal(signal.SIGTERM, lambda *_: trainer.request_stop())
+    return trainer.train()
