@@ -12,7 +12,10 @@ absolute times drift:
 - auto tone of whole 1-50 megapixel photos, in process and through the engine, beside the
   fixed algorithm (same full-size application, no network) as the baseline;
 - composite of a face a quarter of the photo's width on 1-50 megapixel photos, in process
-  and through the engine, beside the three classic steps (alpha paste, Poisson, Reinhard).
+  and through the engine, beside the three classic steps (alpha paste, Poisson, Reinhard);
+- restore of a hand over the demo portrait's face, the portrait scaled to 1-50 megapixels,
+  in process and through the engine, beside its parts (face mesh, prior) and OpenCV's
+  Telea and Navier-Stokes inpainting.
 """
 
 from __future__ import annotations
@@ -32,12 +35,22 @@ from typing import Any
 
 import numpy as np
 
-from .client import Client, CompositeRequest, EditRequest, EngineError, ToneRequest, edit_region
+from .client import (
+    Client,
+    CompositeRequest,
+    EditRequest,
+    EngineError,
+    RestoreRequest,
+    ToneRequest,
+    edit_region,
+)
 from .edit import EditInputs, run_edit
 from .harmonize import BASELINES, DEFAULT_COMPOSITE_MODEL, run_composite
 from .modelcard import write_atomic
 from .preprocess import mask_bbox
 from .protocol import Box
+from .restore import BASELINES as RESTORE_BASELINES
+from .restore import DEFAULT_RESTORE_MODEL, face_finder, run_restore
 from .runtime import Model, ModelError, available_threads, load_model, resolve_model_dir
 from .tone import DEFAULT_TONE_MODEL, run_tone
 
@@ -86,6 +99,14 @@ def run(args: argparse.Namespace) -> int:
         else:
             report["composite"] = composite_speed(
                 composite_model, endpoint, canvases, max(3, repeat // 3)
+            )
+        try:
+            restore_model = load_model(DEFAULT_RESTORE_MODEL, task="restore", threads=threads)
+        except ModelError as exc:
+            print(f"(restore not measured: {exc.message})")
+        else:
+            report["restore"] = restore_speed(
+                restore_model, endpoint, canvases, max(3, repeat // 3)
             )
     print_report(report)
     if args.json:
@@ -328,6 +349,36 @@ def composite_speed(model: Model, endpoint: str, canvases, repeat: int) -> dict[
     return out
 
 
+def restore_speed(model: Model, endpoint: str, canvases, repeat: int) -> dict[str, Any]:
+    """Restore of the demo's hand over the portrait, the portrait scaled to each canvas:
+    the network in process and via the engine (the tool's context travels), the face mesh
+    alone, and OpenCV's two inpainting methods."""
+    from PIL import Image
+
+    from .demo import demo_inputs, hand_over_face
+
+    occluded, mask = hand_over_face(demo_inputs().image)
+    out = {}
+    with Client(endpoint) as client:
+        hello = client.hello(5)
+        for mp in canvases:
+            side = round((mp * 1e6) ** 0.5)
+            image = np.asarray(Image.fromarray(occluded).resize((side, side), Image.BICUBIC))
+            hidden = np.asarray(Image.fromarray(mask).resize((side, side), Image.NEAREST))
+            r = edit_region(mask_bbox(hidden >= 128), side, side, hello, tool="restore")
+            cut = [np.ascontiguousarray(a[r.y : r.y1, r.x : r.x1]) for a in (image, hidden)]
+            request = RestoreRequest(side, side, r, *cut, seed=1)
+            fns: dict[str, Callable[[], object]] = {
+                "network": lambda i=image, m=hidden: run_restore(model, i, m, 1),
+                "engine": lambda request=request: client.edit(request, timeout=300),
+                "face mesh": lambda i=image: face_finder().landmarks(i[..., :3]),
+            }
+            for name in RESTORE_BASELINES:
+                fns[name] = lambda i=image, m=hidden, n=name: run_restore(None, i, m, method=n)
+            out[f"{mp}MP"] = timed_pair(fns, repeat, warmup=1)
+    return out
+
+
 def first_progress(endpoint: str, repeat: int) -> dict[str, float]:
     inputs = canvas_inputs(1)
     samples = []
@@ -454,3 +505,11 @@ def print_report(r: dict[str, Any]) -> None:
                 for k in ("network", "engine", "alpha paste", "poisson", "reinhard")
             )
             print(f"  {row['face_megapixels']:4.1f} MP ({canvas:>4}) {cells}")
+    if "restore" in r:
+        print("\nrestore, portrait at   network   via engine   face mesh      telea         ns")
+        for canvas, row in r["restore"].items():
+            cells = "".join(
+                f"{row[k]['median_s'] * 1000:9.0f} ms"
+                for k in ("network", "engine", "face mesh", "telea", "ns")
+            )
+            print(f"  {canvas:>5}            {cells}")

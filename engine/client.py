@@ -220,7 +220,30 @@ class CompositeRequest:
         return _encode(protocol.OP_COMPOSITE, request_id, self, layers, {})
 
 
-Request = EditRequest | ToneRequest | CompositeRequest
+@dataclass
+class RestoreRequest:
+    """Restore what the mask (>= 128: the occluder) hides on the face in `image`. Send the
+    region `edit_region(..., tool="restore")` gives for the mask's bounding box: the engine
+    finds the face in what is sent."""
+
+    canvas_width: int
+    canvas_height: int
+    region: Box
+    image: Any
+    mask: Any
+    image_layout: str = "RGBA"
+    mask_layout: str = "L"
+    seed: int | None = None
+    feather: float = 0.0
+    reply_layout: str = "RGBA"
+
+    def frames(self, request_id: str) -> list[Any]:
+        layers = [("image", self.image_layout, self.image), ("mask", self.mask_layout, self.mask)]
+        fields = {"seed": self.seed, "feather": self.feather}
+        return _encode(protocol.OP_RESTORE, request_id, self, layers, fields)
+
+
+Request = EditRequest | ToneRequest | CompositeRequest | RestoreRequest
 
 
 def _encode(

@@ -5,7 +5,8 @@ the mask, sketch and colour layers beside it are the project's own drawings. `--
 shows auto tone instead, on the portrait given a tone fault (`tone_fault`); `--composite`
 shows the composite tool, the portrait's face relit as if from another shot (`face_layer`)
 and pasted back over it, beside the three classic steps it replaces and the untouched
-portrait.
+portrait. `--restore` shows the restore tool: a hand over one side of the face, removed
+given only its mask, beside OpenCV's Telea and Navier-Stokes inpainting.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from .harmonize import DEFAULT_COMPOSITE_MODEL, run_composite
 from .images import load_inputs, save_image
 from .preprocess import EditInputs
 from .protocol import Box
+from .restore import DEFAULT_RESTORE_MODEL, run_restore
 from .runtime import ModelError, load_generator, load_model
 from .tone import DEFAULT_TONE_MODEL, run_tone
 
@@ -46,6 +48,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="show the composite tool instead: the face relit and pasted back; Poisson "
         "blending; Reinhard colour transfer; the composite model",
     )
+    p.add_argument(
+        "--restore",
+        action="store_true",
+        help="show the restore tool instead: a hand over one side of the face removed "
+        "given only its mask; Telea and Navier-Stokes inpainting; the restore model",
+    )
 
 
 def demo_inputs() -> EditInputs:
@@ -64,6 +72,8 @@ def run(args: argparse.Namespace) -> int:
         return run_tone_demo(args)
     if args.composite:
         return run_composite_demo(args)
+    if args.restore:
+        return run_restore_demo(args)
     inputs = demo_inputs()
     try:
         model = load_generator(args.model)
@@ -148,9 +158,25 @@ def run_tone_demo(args: argparse.Namespace) -> int:
     for i, (panel, label) in enumerate(panels):
         sheet.paste(Image.fromarray(panel, "RGBA"), (i * (w + 10), 0))
         draw.text((i * (w + 10) + 4, h + 6), label, fill=(0, 0, 0, 255))
-    save_image(args.output, np.asarray(sheet))
+    zoomed_sheet(args.output, panels, FACE_ELLIPSE)
     print(f"wrote {Path(args.output)} (model {model.card.name} {model.card.version})")
     return 0
+
+
+def zoomed_sheet(path: str, panels: list[tuple[np.ndarray, str]], ellipse) -> None:
+    """The panels side by side, each cropped around `ellipse` (the face, with some of its
+    surroundings) and zoomed 2x, labelled below."""
+    cx, cy, ax, ay = ellipse
+    side = 2 * max(ax, ay) + 80
+    x, y = cx - side // 2, cy - side // 2
+    zoom = 2 * side
+    sheet = Image.new("RGBA", (len(panels) * (zoom + 10) - 10, zoom + 24), (255,) * 4)
+    draw = ImageDraw.Draw(sheet)
+    for i, (panel, label) in enumerate(panels):
+        crop = Image.fromarray(panel[y : y + side, x : x + side], "RGBA")
+        sheet.paste(crop.resize((zoom, zoom), Image.Resampling.LANCZOS), (i * (zoom + 10), 0))
+        draw.text((i * (zoom + 10) + 4, zoom + 6), label, fill=(0, 0, 0, 255))
+    save_image(path, np.asarray(sheet))
 
 
 # Where the portrait's face is (ellipse centre and half-axes, in pixels of the 512 px photo).
@@ -196,16 +222,49 @@ def run_composite_demo(args: argparse.Namespace) -> int:
         (apply_patch(photo, run_composite(model, photo, face)), "SketchFill composite"),
         (photo, "untouched portrait"),
     ]
-    cx, cy, ax, ay = FACE_ELLIPSE
-    side = 2 * max(ax, ay) + 80  # the face with some of its surroundings, zoomed 2x
-    x, y = cx - side // 2, cy - side // 2
-    zoom = 2 * side
-    sheet = Image.new("RGBA", (len(panels) * (zoom + 10) - 10, zoom + 24), (255,) * 4)
-    draw = ImageDraw.Draw(sheet)
-    for i, (panel, label) in enumerate(panels):
-        crop = Image.fromarray(panel[y : y + side, x : x + side], "RGBA")
-        sheet.paste(crop.resize((zoom, zoom), Image.Resampling.LANCZOS), (i * (zoom + 10), 0))
-        draw.text((i * (zoom + 10) + 4, zoom + 6), label, fill=(0, 0, 0, 255))
-    save_image(args.output, np.asarray(sheet))
+    zoomed_sheet(args.output, panels, FACE_ELLIPSE)
+    print(f"wrote {Path(args.output)} (model {model.card.name} {model.card.version})")
+    return 0
+
+
+def hand_over_face(rgba: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The portrait with a hand over the image-left side of the face (cheek, eye and brow),
+    and that hand's mask (0/255): what a user would erase before restoring."""
+    h, w = rgba.shape[:2]
+    mask = Image.new("L", (w, h), 0)
+    draw = ImageDraw.Draw(mask)
+    draw.ellipse((168, 118, 222, 178), fill=255)  # palm, on the cheek
+    for x0, y0, x1, y1 in ((176, 70, 190, 130), (190, 64, 204, 128), (204, 70, 218, 130)):
+        draw.rounded_rectangle((x0, y0, x1, y1), radius=7, fill=255)  # fingers over the eye
+    draw.rounded_rectangle((214, 120, 228, 160), radius=7, fill=255)  # thumb
+    hidden = np.asarray(mask)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    skin = np.stack([200 - 0.3 * (yy - 60), 150 - 0.35 * (yy - 60), 120 + 0 * xx], -1)
+    shade = 1.0 - 0.25 * np.clip((xx - 170) / 60, 0, 1)[..., None]
+    out = rgba.copy()
+    on = hidden >= 128
+    out[on, :3] = np.clip(skin * shade, 0, 255).astype(np.uint8)[on]
+    return out, hidden
+
+
+def run_restore_demo(args: argparse.Namespace) -> int:
+    photo = demo_inputs().image
+    occluded, mask = hand_over_face(photo)
+    try:
+        model = load_model(args.model or DEFAULT_RESTORE_MODEL, task="restore")
+        restored = apply_patch(occluded, run_restore(model, occluded, mask, args.seed))
+    except (ModelError, EditError) as exc:
+        print(f"sketchfill demo: {exc.message}", file=sys.stderr)
+        return 3 if isinstance(exc, ModelError) else 1
+    panels = [(occluded, "a hand over the face (its mask is all the tool gets)")]
+    try:  # the baselines need OpenCV (the train extra)
+        for method, label in (("telea", "Telea inpainting"), ("ns", "Navier-Stokes inpainting")):
+            panels.append(
+                (apply_patch(occluded, run_restore(None, occluded, mask, method=method)), label)
+            )
+    except EditError as exc:
+        print(f"sketchfill demo: baselines left out ({exc.message})", file=sys.stderr)
+    panels += [(restored, "SketchFill restore"), (photo, "untouched portrait")]
+    zoomed_sheet(args.output, panels, FACE_ELLIPSE)
     print(f"wrote {Path(args.output)} (model {model.card.name} {model.card.version})")
     return 0

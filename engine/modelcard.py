@@ -34,6 +34,20 @@ INPUT_CHANNELS: tuple[str, ...] = (
     "noise",
 )
 OUTPUT_CHANNELS: tuple[str, ...] = ("r", "g", "b")
+# The restore generator (sketchfill.restore): the edit generator's network with the
+# face-structure prior where the edit tool has its guides: where the prior is known in the
+# sketch's place, its RGB ([-1, 1], 0 where unknown) in the colour's.
+RESTORE_CHANNELS: tuple[str, ...] = (
+    "image_r",
+    "image_g",
+    "image_b",
+    "mask",
+    "prior_known",
+    "prior_r",
+    "prior_g",
+    "prior_b",
+    "noise",
+)
 INPUT_NAME = "input"
 OUTPUT_NAME = "output"
 
@@ -79,19 +93,20 @@ class ModelCard:
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def for_generator(cls, name: str, version: str, resolution: int, sha256: str, **kw: Any):
-        """A card with the standard edit-generator input and output specs."""
+    def for_generator(
+        cls, name: str, version: str, resolution: int, sha256: str, task: str = "edit", **kw: Any
+    ):
+        """A card with the edit generator's input and output specs (task "edit"), or the
+        restore generator's (task "restore": same shapes, the prior's channels)."""
+        channels = RESTORE_CHANNELS if task == "restore" else INPUT_CHANNELS
         return cls(
             name=name,
             version=version,
             resolution=resolution,
             sha256=sha256,
+            task=task,
             inputs=[
-                TensorSpec(
-                    INPUT_NAME,
-                    [1, len(INPUT_CHANNELS), resolution, resolution],
-                    list(INPUT_CHANNELS),
-                )
+                TensorSpec(INPUT_NAME, [1, len(channels), resolution, resolution], list(channels))
             ],
             outputs=[
                 TensorSpec(
@@ -169,24 +184,26 @@ class ModelCard:
         if len(self.sha256) != 64:
             raise ModelCardError("model card sha256 must be 64 hex digits")
         if self.task == "edit":
-            self._check_edit_specs()
+            self._check_edit_specs(INPUT_CHANNELS)
+        elif self.task == "restore":
+            self._check_edit_specs(RESTORE_CHANNELS)
         elif self.task == "tone":
             self._check_tone_specs()
         elif self.task == "composite":
             self._check_composite_specs()
 
-    def _check_edit_specs(self) -> None:
+    def _check_edit_specs(self, channels: tuple[str, ...]) -> None:
         if len(self.inputs) != 1 or len(self.outputs) != 1:
-            raise ModelCardError("an edit generator has exactly one input and one output")
+            raise ModelCardError(f"an {self.task} generator has exactly one input and one output")
         res = self.resolution
         inp, out = self.inputs[0], self.outputs[0]
-        if tuple(inp.channels) != INPUT_CHANNELS:
+        if tuple(inp.channels) != channels:
             raise ModelCardError(
-                f"input channels {inp.channels} differ from the contract {list(INPUT_CHANNELS)}"
+                f"input channels {inp.channels} differ from the contract {list(channels)}"
             )
         if tuple(out.channels) != OUTPUT_CHANNELS:
             raise ModelCardError(f"output channels {out.channels} are not {OUTPUT_CHANNELS}")
-        if inp.shape != [1, len(INPUT_CHANNELS), res, res]:
+        if inp.shape != [1, len(channels), res, res]:
             raise ModelCardError(f"input shape {inp.shape} does not match resolution {res}")
         if out.shape != [1, len(OUTPUT_CHANNELS), res, res]:
             raise ModelCardError(f"output shape {out.shape} does not match resolution {res}")

@@ -76,8 +76,8 @@ def model_input(
 ) -> np.ndarray:
     """The float32 [1, 9, R, R] tensor of the generator contract for this crop."""
     res = resolution
-    mask = _resize_mask(square_crop(regenerate, crop), res)
-    rgb = _resize_rgb(square_crop(inputs.image[..., :3], crop, "edge"), res)
+    mask = resize_mask(square_crop(regenerate, crop), res)
+    rgb = resize_rgb(square_crop(inputs.image[..., :3], crop, "edge"), res)
     erased = _to_signed(rgb) * (1.0 - mask)[..., None]
 
     sketch = np.zeros((res, res), np.float32)
@@ -114,7 +114,7 @@ def _to_signed(rgb: np.ndarray) -> np.ndarray:
     return rgb.astype(np.float32) / 127.5 - 1.0
 
 
-def _resize_rgb(rgb: np.ndarray, res: int) -> np.ndarray:
+def resize_rgb(rgb: np.ndarray, res: int) -> np.ndarray:
     img = Image.fromarray(np.ascontiguousarray(rgb), "RGB")
     if img.width == res:
         return rgb
@@ -130,7 +130,7 @@ def _resize_float(a: np.ndarray, res: int) -> np.ndarray:
     return np.asarray(img.resize((res, res), method), dtype=np.float32)
 
 
-def _resize_mask(mask: np.ndarray, res: int) -> np.ndarray:
+def resize_mask(mask: np.ndarray, res: int) -> np.ndarray:
     # Any masked pixel marks its model pixel as masked: the generator may regenerate a
     # little more than asked (only masked full-resolution pixels are pasted back), but
     # never sees a thin masked line vanish.

@@ -319,10 +319,8 @@ class Engine:
                     "model": m,
                     "model_error": err,
                     "buffers": TOOLS[op].describe(),
-                    "context": {
-                        "margin": self.config.margin,
-                        "min_side": m["resolution"] if m else 0,
-                    },
+                    "context": TOOLS[op].context
+                    or {"margin": self.config.margin, "min_side": m["resolution"] if m else 0},
                 }
                 for op, (m, err) in described.items()
             },

@@ -3,7 +3,8 @@
 A tool names the buffers it takes and how each host layer is read, the model task it runs
 and the function that turns the decoded layers into a patch. The server checks, queues,
 cancels and answers requests for every tool alike: `edit` (sketch and colour fill), `tone`
-(auto tone) and `composite` (a face from one layer onto the photo, harmonised).
+(auto tone), `composite` (a face from one layer onto the photo, harmonised) and `restore`
+(what an occluder hides on a face, from a mask alone).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from . import layers
 from .edit import EditInputs, EditResult, Progress, run_edit
 from .harmonize import DEFAULT_COMPOSITE_MODEL, run_composite
 from .protocol import Buffer
+from .restore import DEFAULT_RESTORE_MODEL, run_restore
 from .runtime import DEFAULT_MODEL, CancelToken, Model
 from .tone import DEFAULT_TONE_MODEL, run_tone
 
@@ -50,6 +52,9 @@ class Tool:
     default_model: str  # the model folder looked up when none is configured
     slots: dict[str, Slot]
     run: Callable[[Model, Job], EditResult]
+    # The canvas context a client sends around the mask (client.edit_region), when it is
+    # not the engine's --margin and the model's resolution.
+    context: dict[str, float] | None = None
 
     def decode(self, buffers: dict[str, Buffer]) -> dict[str, np.ndarray]:
         out = {}
@@ -123,4 +128,23 @@ COMPOSITE = Tool(
     run=_composite,
 )
 
-TOOLS: dict[str, Tool] = {tool.op: tool for tool in (EDIT, TONE, COMPOSITE)}
+
+def _restore(model: Model, job: Job) -> EditResult:
+    image, mask = job.layers["image"], job.layers["mask"]
+    return run_restore(
+        model, image, mask, job.seed, job.feather, progress=job.progress, cancel=job.cancel
+    )
+
+
+RESTORE = Tool(
+    op="restore",
+    task="restore",
+    default_model=DEFAULT_RESTORE_MODEL,
+    slots={"image": PHOTO, "mask": MASK},
+    run=_restore,
+    # The face is found in what is sent: send well beyond the mask (5x its size, at least
+    # 2048 px or the whole canvas), not just the edit tool's context.
+    context={"margin": 2.0, "min_side": 2048},
+)
+
+TOOLS: dict[str, Tool] = {tool.op: tool for tool in (EDIT, TONE, COMPOSITE, RESTORE)}

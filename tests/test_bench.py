@@ -45,3 +45,8 @@ def test_bench_quick_reports_every_figure(tmp_path):
         assert row["face_megapixels"] > 0
         assert all(row[k]["median_s"] > 0 for k in ("network", "engine", "poisson", "reinhard"))
     assert "composite, face of" in proc.stdout
+    # restore with the shipped restore model, beside the face mesh alone and the baselines
+    assert set(report["restore"]) == {"1MP", "12MP"}
+    for row in report["restore"].values():
+        assert all(row[k]["median_s"] > 0 for k in ("network", "engine", "face mesh", "telea"))
+    assert "restore, portrait at" in proc.stdout

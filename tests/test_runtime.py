@@ -78,7 +78,8 @@ def test_card_shapes_must_match_the_graph(tmp_path):
     [
         ({"resolution": 3}, "resolution"),
         ({"sha256": "abc"}, "sha256"),
-        ({"task": "restore"}, "not 'edit'"),  # a model of another task
+        ({"task": "upscale"}, "not 'edit'"),  # a model of another task
+        ({"task": "restore"}, "differ from the contract"),  # restore checks its channels
         ({"task": "tone"}, "a tone network takes"),  # a known task checks its own shapes
         (
             {

@@ -53,9 +53,11 @@ def test_hello_reports_versions_model_and_limits(engine):
     assert hello["limits"]["max_pixels"] == engine.config.max_pixels
     assert hello["limits"]["max_message_bytes"] == engine.config.max_message_bytes
     assert hello["context"]["min_side"] == 64
-    assert set(hello["ops"]) == {"hello", "edit", "cancel", "tone", "composite"}
-    # Each tool's context has its own model's size: the shipped composite network's 128.
+    assert set(hello["ops"]) == {"hello", "edit", "cancel", "tone", "composite", "restore"}
+    # Each tool's context has its own model's size: the shipped composite network's 128;
+    # restore asks for a wide area (it finds the face in what is sent).
     assert hello["tools"]["composite"]["context"]["min_side"] == 128
+    assert hello["tools"]["restore"]["context"] == {"margin": 2.0, "min_side": 2048}
 
 
 def test_edit_streams_progress_then_a_result(engine):

@@ -54,7 +54,9 @@ def cache_dir() -> Path:
 def wheel(package: str, cache: Path | None = None) -> Path:
     """The package's wheel in the cache, downloading it with pip (no dependencies) if absent."""
     cache = cache or cache_dir()
-    prefix = package.replace("-", "_") + "-"
+    # "name==1.2" finds name-1.2-*.whl; a bare name any version of it
+    name, _, version = package.partition("==")
+    prefix = name.replace("-", "_") + "-" + (version + "-" if version else "")
     found = sorted(cache.glob(prefix + "*.whl")) if cache.is_dir() else []
     if found:
         return found[-1]
