@@ -483,3 +483,180 @@ def test_composite_results_stack_above_the_face(sl):
     assert (
         sl.stage_text("queued", 1, "composite") == "SketchFill: waiting for the engine (position 1)"
     )
+
+
+# -- restore face --------------------------------------------------------------------------
+
+RESTORE_TOOL = {
+    "model": {"name": "sketchfill-restore", "resolution": 512},
+    "context": {"margin": 2.0, "min_side": 2048},
+}
+# No edit model: Restore face needs only its own tool's.
+RESTORE_HELLO = {**HELLO, "model": None, "tools": {"restore": RESTORE_TOOL}}
+
+
+def ellipse_selection(w, h, box):
+    """Canvas-sized "Y u8" bytes: 255 in the (x, y, w, h) box but for its corners."""
+    x0, y0, bw, bh = box
+    sel = bytearray(w * h)
+    for y in range(y0, y0 + bh):
+        for x in range(x0, x0 + bw):
+            if ((x - x0 - (bw - 1) / 2) / (bw / 2)) ** 2 + (
+                (y - y0 - (bh - 1) / 2) / (bh / 2)
+            ) ** 2 <= 1:
+                sel[y * w + x] = 255
+    return bytes(sel)
+
+
+def restore_stack():
+    """Top to bottom: sketch and color guides, an earlier restore result, photo (offset),
+    background."""
+    photo = Layer("photo", x=-2, y=3, w=70, h=50, rgba=bytes(range(250)) * 56)
+    layers = {
+        "sketch": Layer("sketch", rgba=blob(8, 8, 0, 0, 8, 8)),
+        "color": Layer("color", rgba=blob(8, 8, 0, 0, 8, 8)),
+        "SketchFill restore": Layer("SketchFill restore"),
+        "photo": photo,
+        "bg": Layer("bg"),
+    }
+    return layers, list(layers.values())
+
+
+def test_restore_plan_finds_photo_and_mask_as_generate_does(sl):
+    w, h = 64, 48
+    layers, top = restore_stack()
+    host = Host(w, h, ellipse_selection(w, h, (20, 10, 9, 14)))
+    # the selected restore result stands for the photo below it; guides are not read
+    plan = sl.plan_restore(host, [layers["SketchFill restore"]], top, sl.Settings())
+    assert plan.image is layers["photo"]
+    assert plan.mask_layer is None and plan.bbox == sl.Box(20, 10, 9, 14)
+    assert plan.sketch is None and plan.color is None
+    # a layer named "mask" when there is no selection (its alpha, offset, clipped)
+    mask = Layer("mask", x=-4, y=30, w=20, h=10, rgba=painted(20, 10, [(5, 2), (12, 7)]))
+    host.selection = None
+    plan = sl.plan_restore(host, [layers["photo"]], [mask, *top], sl.Settings())
+    assert plan.mask_layer is mask and plan.mask_channel == 1
+    assert plan.bbox == sl.Box(1, 32, 8, 6)
+    # a named image layer, and the mask source, as Generate's settings say
+    settings = sl.Settings(image_layer="bg", mask_source="layer")
+    assert sl.plan_restore(host, [], [mask, *top], settings).image is layers["bg"]
+
+
+def test_restore_plan_refusals_say_what_the_mask_marks(sl):
+    layers, top = restore_stack()
+    host = Host(64, 48)
+    with pytest.raises(
+        sl.PluginError,
+        match=r"^SketchFill: no mask: what hides the face is given by a selection or a "
+        r"layer named 'mask', and there is none",
+    ):
+        sl.plan_restore(host, [layers["photo"]], top, sl.Settings())
+    with pytest.raises(sl.PluginError, match=r"no mask: what hides the face .* a selection,"):
+        sl.plan_restore(host, [], top, sl.Settings(mask_source="selection"))
+    empty = Layer("mask", w=16, h=12)
+    with pytest.raises(
+        sl.PluginError, match=r"mask layer 'mask' is empty: paint what hides the face on it"
+    ):
+        sl.plan_restore(host, [], [empty, *top], sl.Settings())
+    # Generate says the same in its own words
+    with pytest.raises(sl.PluginError, match=r"no mask: the area to regenerate is given by"):
+        sl.plan_edit(host, [], top, sl.Settings())
+
+
+def test_restore_request_sends_the_restore_tools_context(sl):
+    from sketchfill_client.protocol import context_box
+
+    w, h = 64, 48
+    layers, top = restore_stack()
+    host = Host(w, h, ellipse_selection(w, h, (30, 20, 4, 4)))
+    plan = sl.plan_restore(host, [layers["photo"]], top, sl.Settings())
+    settings = sl.Settings(seed=-1, feather=2.5)
+    # the engine's context for restore (2048 px at least): the whole of this small canvas
+    request = sl.restore_request(host, plan, RESTORE_HELLO, "E", settings)
+    assert request.region == sl.Box(0, 0, w, h)
+    assert host.reads[-2:] == [
+        ("photo", request.region, "R'G'B'A u8"),
+        ("selection", request.region, "Y u8"),
+    ]
+    assert (request.image_layout, request.mask_layout, request.reply_layout) == (
+        "RGBA",
+        "L",
+        "RGBA",
+    )
+    assert request.seed is None and request.feather == 2.5
+    assert len(request.mask) == w * h and request.mask[21 * w + 31] == 255
+    # the photo at (-2, 3): canvas (0, 3) is its own pixel (2, 0); above it, nothing
+    assert request.image[4 * 3 * w : 4 * 3 * w + 4] == bytes((8, 9, 10, 11))
+    assert request.image[:4] == bytes(4)
+    header = request.frames("id")[0]
+    assert b'"op":"restore"' in header.replace(b" ", b"")
+    # a smaller context (margin 2 around the mask's box, at least 16 px), not the edit one
+    small = {"margin": 2.0, "min_side": 16}
+    hello = {**RESTORE_HELLO, "tools": {"restore": {**RESTORE_TOOL, "context": small}}}
+    request = sl.restore_request(host, plan, hello, "E", sl.Settings(seed=5))
+    assert request.region == context_box(plan.bbox, w, h, 2.0, 16) == sl.Box(22, 12, 20, 20)
+    assert request.seed == 5 and request.feather == 0.0
+    assert host.reads[-1] == ("selection", request.region, "Y u8")
+
+
+def test_restore_request_reads_a_mask_layers_channel(sl):
+    w, h = 64, 48
+    layers, top = restore_stack()
+    opaque = painted(16, 12, [(x, y) for x in range(16) for y in range(12)], (0, 0, 0, 255))
+    i = 4 * (5 * 16 + 9)
+    opaque = opaque[:i] + b"\xff\xff\xff\xff" + opaque[i + 4 :]
+    mask = Layer("mask", x=10, y=20, w=16, h=12, rgba=opaque)  # white on black
+    host = Host(w, h)
+    plan = sl.plan_restore(host, [layers["photo"]], [mask, *top], sl.Settings())
+    assert plan.mask_channel == 0 and plan.bbox == sl.Box(19, 25, 1, 1)
+    request = sl.restore_request(host, plan, RESTORE_HELLO, "E", sl.Settings())
+    assert host.reads[-1] == ("mask", request.region, "Y'A u8")
+    assert request.mask[25 * w + 19] == 255 and sum(request.mask) == 255
+
+
+def test_restore_refusals_say_what_to_do(sl):
+    layers, top = restore_stack()
+    host = Host(64, 48, ellipse_selection(64, 48, (30, 20, 4, 4)))
+    plan = sl.plan_restore(host, [layers["photo"]], top, sl.Settings())
+    settings = sl.Settings()
+    with pytest.raises(sl.PluginError, match=r"no face restoration .* update SketchFill"):
+        sl.restore_request(host, plan, HELLO, "E", settings)
+    missing = {"tools": {"restore": {"model": None, "model_error": {"message": "not found"}}}}
+    with pytest.raises(
+        sl.PluginError,
+        match=r"^SketchFill: the engine at E cannot restore faces: not found\. Install the "
+        r"sketchfill-restore model",
+    ):
+        sl.restore_request(host, plan, missing, "E", settings)
+    small = {**RESTORE_HELLO, "limits": {"max_pixels": 1000}}
+    with pytest.raises(sl.PluginError, match=r"too large .* area around the mask is 64x48"):
+        sl.restore_request(host, plan, small, "E", settings)
+    assert host.reads == []  # nothing read for a refused request
+
+
+def test_restore_engine_errors_and_progress(sl):
+    from sketchfill_client.client import EngineError
+
+    no_face = EngineError("no_face", "no face found in the picture: the restore tool needs a face")
+    text = sl.engine_message(no_face, "restore")
+    assert text.startswith("SketchFill: no face found in the picture: the restore tool needs")
+    assert "mark only what covers part of a face" in text
+    empty = sl.engine_message(EngineError("empty_mask", "the mask selects nothing"), "restore")
+    assert empty == (
+        "SketchFill: the mask selects nothing (the mask is less than half on everywhere: "
+        "select or paint what hides the face more firmly)."
+    )
+    # other tools keep their hints; other errors of restore the common ones
+    assert "the area to regenerate" in sl.engine_message(EngineError("empty_mask", "x"))
+    busy = sl.engine_message(EngineError("busy", "queue full"), "restore")
+    assert busy == "SketchFill: queue full (try again in a moment)."
+    assert sl.stage_text("face", None, "restore") == "SketchFill: finding the face"
+    assert sl.stage_text("generate", None, "restore") == "SketchFill: generating"
+
+
+def test_restore_results_stack_above_the_photo(sl):
+    layers, top = restore_stack()
+    assert sl.is_result(layers["SketchFill restore"])
+    assert sl.RESTORE_RESULT == "SketchFill restore"
+    # above the photo and above the earlier restore result
+    assert sl.insert_position(layers["photo"], top) == 2

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """SketchFill for GIMP 3: Filters > SketchFill > Generate..., Generate again, Auto tone,
-Composite face.
+Composite face, Restore face.
 
 GIMP glue only: procedure registration, the run functions, progress and messages. The
 arguments are in sketchfill_settings, the decisions in sketchfill_layers, pixel access in
@@ -25,6 +25,7 @@ try:  # needs pyzmq: without it the menu stays and every run says what is missin
     from sketchfill_host import GimpHost
     from sketchfill_layers import (
         COMPOSITE_RESULT,
+        RESTORE_RESULT,
         RESULT_PREFIX,
         TONE_RESULT,
         PluginError,
@@ -35,8 +36,10 @@ try:  # needs pyzmq: without it the menu stays and every run says what is missin
         insert_position,
         plan_composite,
         plan_edit,
+        plan_restore,
         plan_tone,
         region_for,
+        restore_request,
         stage_text,
         tone_request,
         walk,
@@ -50,6 +53,7 @@ GENERATE = "plug-in-sketchfill-generate"
 AGAIN = "plug-in-sketchfill-generate-again"
 TONE = "plug-in-sketchfill-tone"
 COMPOSITE = "plug-in-sketchfill-composite"
+RESTORE = "plug-in-sketchfill-restore"
 HERE = os.path.dirname(os.path.abspath(__file__))
 RW = GObject.ParamFlags.READWRITE
 PRECISION_NOTE = (
@@ -79,10 +83,6 @@ def _add_endpoint_argument(proc):
 
 
 def _add_generate_arguments(proc):
-    sources = Gimp.Choice.new()
-    sources.add("auto", 0, "Selection, else the mask layer", "")
-    sources.add("selection", 1, "Selection", "")
-    sources.add("layer", 2, "Mask layer", "")
     d = Settings()
     _add_image_layer_argument(proc)
     proc.add_string_argument(
@@ -99,10 +99,21 @@ def _add_generate_arguments(proc):
         d.color_layer,
         RW,
     )
+    _add_mask_arguments(proc, "the area to regenerate", "where to regenerate")
+    _add_endpoint_argument(proc)
+
+
+def _add_mask_arguments(proc, what: str, where: str):
+    """Where the mask comes from, seed and feather: Generate's, also Restore face's."""
+    sources = Gimp.Choice.new()
+    sources.add("auto", 0, "Selection, else the mask layer", "")
+    sources.add("selection", 1, "Selection", "")
+    sources.add("layer", 2, "Mask layer", "")
+    d = Settings()
     proc.add_choice_argument(
         "mask-source",
         "Mask _from",
-        "Where the area to regenerate comes from",
+        f"Where {what} comes from",
         sources,
         d.mask_source,
         RW,
@@ -110,7 +121,7 @@ def _add_generate_arguments(proc):
     proc.add_string_argument(
         "mask-layer",
         "Mask layer",
-        "Name of the layer painted where to regenerate",
+        f"Name of the layer painted {where}",
         d.mask_layer,
         RW,
     )
@@ -132,21 +143,20 @@ def _add_generate_arguments(proc):
         d.feather,
         RW,
     )
-    _add_endpoint_argument(proc)
 
 
 def settings_of(config) -> Settings:
-    get = config.get_property
-    return Settings(
-        image_layer=get("image-layer") or "",
-        sketch_layer=get("sketch-layer") or "",
-        color_layer=get("color-layer") or "",
-        mask_source=get("mask-source"),
-        mask_layer=get("mask-layer") or "",
-        seed=get("seed"),
-        feather=get("feather"),
-        endpoint=(get("endpoint") or "").strip(),
-    )
+    """The procedure's arguments as Settings; those it does not take keep their defaults."""
+    values = {}
+    for field in dataclasses.fields(Settings):
+        try:
+            value = config.get_property(field.name.replace("_", "-"))
+        except TypeError:  # this procedure has no such argument
+            continue
+        if isinstance(field.default, str):  # a string argument may be None: ""
+            value = (value or "").strip() if field.name == "endpoint" else value or ""
+        values[field.name] = value
+    return Settings(**values)
 
 
 class Progress:
@@ -223,6 +233,22 @@ def composite_face(image, drawables, settings: Settings) -> Gimp.Layer:
     return _add_layer(host, COMPOSITE_RESULT, result, plan.face, top)
 
 
+def restore_face(image, drawables, settings: Settings) -> Gimp.Layer:
+    """What the mask (the selection, or the mask layer) hides on the face, restored, as a
+    new layer above the photo layer."""
+    _require_rgb(image)
+    host = GimpHost(image)
+    top = image.get_layers()
+    plan = plan_restore(host, drawables, top, settings)
+    progress = Progress("SketchFill: connecting to the engine", "restore")
+
+    def request(hello, endpoint):
+        return restore_request(host, plan, hello, endpoint, settings)
+
+    result = ask_engine(settings, progress, request, "SketchFill: sending the photo and the mask")
+    return _add_layer(host, RESTORE_RESULT, result, plan.image, top)
+
+
 def ask_engine(settings: Settings, progress: Progress, make_request, sending: str):
     """Connect (or start the engine), build the request from its hello, wait for the result."""
     try:
@@ -235,7 +261,7 @@ def ask_engine(settings: Settings, progress: Progress, make_request, sending: st
             progress.text(sending)
             return client.edit(request, on_progress=progress.engine, timeout=config.reply_timeout)
     except EngineError as exc:
-        raise PluginError(engine_message(exc)) from None
+        raise PluginError(engine_message(exc, progress.op)) from None
 
 
 def _add_layer(host, name: str, result, below, top) -> Gimp.Layer:
@@ -310,24 +336,24 @@ def run_again(procedure, run_mode, image, drawables, config, data):
     return procedure.new_return_values(status, GLib.Error(text))
 
 
-def run_tone(procedure, run_mode, image, drawables, config, data):
-    if CANNOT_LOAD:
-        return _fail(procedure, CANNOT_LOAD)
-    get = config.get_property
-    settings = Settings(
-        image_layer=get("image-layer") or "", endpoint=(get("endpoint") or "").strip()
-    )
-    return _finish(procedure, auto_tone, image, drawables, settings)
+def _runner(action):
+    """The run function of a procedure without a dialog: its arguments, then `action`."""
+
+    def run(procedure, run_mode, image, drawables, config, data):
+        if CANNOT_LOAD:
+            return _fail(procedure, CANNOT_LOAD)
+        return _finish(procedure, action, image, drawables, settings_of(config))
+
+    return run
 
 
-def run_composite(procedure, run_mode, image, drawables, config, data):
-    if CANNOT_LOAD:
-        return _fail(procedure, CANNOT_LOAD)
-    settings = Settings(endpoint=(config.get_property("endpoint") or "").strip())
-    return _finish(procedure, composite_face, image, drawables, settings)
-
-
-RUNS = {GENERATE: run_generate, AGAIN: run_again, TONE: run_tone, COMPOSITE: run_composite}
+RUNS = {
+    GENERATE: run_generate,
+    AGAIN: run_again,
+    TONE: _runner(auto_tone),
+    COMPOSITE: _runner(composite_face),
+    RESTORE: _runner(restore_face),
+}
 
 
 class SketchFill(Gimp.PlugIn):
@@ -386,6 +412,19 @@ class SketchFill(Gimp.PlugIn):
                 "the local SketchFill engine. Your layers are not changed.",
                 name,
             )
+            _add_endpoint_argument(proc)
+        elif name == RESTORE:
+            proc.set_menu_label("_Restore face")
+            proc.set_documentation(
+                "Restore what hides part of a face (a hand, glasses, hair, text)",
+                "Fills the selection (or the layer named 'mask'), drawn over what hides part "
+                "of a face, with the face as it would look there, computed by the local "
+                "SketchFill engine from the face around it, and adds it as a new layer "
+                "'SketchFill restore' above the image layer. Your layers are not changed.",
+                name,
+            )
+            _add_image_layer_argument(proc)
+            _add_mask_arguments(proc, "what hides the face", "over what hides the face")
             _add_endpoint_argument(proc)
         else:
             proc.set_menu_label("Generate _again")

@@ -17,6 +17,7 @@ from sketchfill_client.client import (
     CompositeRequest,
     EditRequest,
     EngineError,
+    RestoreRequest,
     ToneRequest,
     edit_region,
 )
@@ -26,6 +27,7 @@ from sketchfill_settings import MASK_SOURCES, Settings
 RESULT_PREFIX = "SketchFill seed "
 TONE_RESULT = "SketchFill tone"
 COMPOSITE_RESULT = "SketchFill composite"
+RESTORE_RESULT = "SketchFill restore"
 # Babl formats: 8-bit sRGB-encoded RGBA for photo, sketch and colour (the engine's wire
 # format; Babl converts any precision), and grey + alpha to read a mask layer.
 RGBA = "R'G'B'A u8"
@@ -79,7 +81,9 @@ def find_layer(layers, name: str):
 
 
 def is_result(layer) -> bool:
-    return layer.get_name().startswith((RESULT_PREFIX, TONE_RESULT, COMPOSITE_RESULT))
+    return layer.get_name().startswith(
+        (RESULT_PREFIX, TONE_RESULT, COMPOSITE_RESULT, RESTORE_RESULT)
+    )
 
 
 def _is_guide(layer, settings: Settings) -> bool:
@@ -181,7 +185,7 @@ def intersect(a: Box, b: Box) -> Box | None:
     return Box(x, y, x1 - x, y1 - y) if x < x1 and y < y1 else None
 
 
-def _mask_from_layer(host, layer, canvas: Box) -> tuple[Box, int]:
+def _mask_from_layer(host, layer, canvas: Box, what: str) -> tuple[Box, int]:
     """Bounding box and channel of a mask layer; pixels outside the layer mask nothing."""
     area = intersect(host.layer_box(layer), canvas)
     if area is None:
@@ -193,14 +197,29 @@ def _mask_from_layer(host, layer, canvas: Box) -> tuple[Box, int]:
     local = bbox_of(grey_alpha[channel::2], area.width, area.height)
     if local is None:
         raise PluginError(
-            f"SketchFill: the mask layer {layer.get_name()!r} is empty: paint the area to "
-            "regenerate on it (white, or any colour on a transparent layer)."
+            f"SketchFill: the mask layer {layer.get_name()!r} is empty: paint {what} on it "
+            "(white, or any colour on a transparent layer)."
         )
     return Box(area.x + local.x, area.y + local.y, local.width, local.height), channel
 
 
+# What the mask marks, in the messages of each command that reads one.
+REGENERATE = "the area to regenerate"
+OCCLUDER = "what hides the face"
+
+
 def plan_edit(host, selected, top_level, settings: Settings) -> Plan:
     """Resolve the layers and find the mask. Raises PluginError with what to do."""
+    plan = plan_mask(host, selected, top_level, settings, REGENERATE)
+    plan.sketch = _guide(top_level, settings.sketch_layer, plan.image)
+    plan.color = _guide(top_level, settings.color_layer, plan.image)
+    return plan
+
+
+def plan_mask(host, selected, top_level, settings: Settings, what: str) -> Plan:
+    """The photo and the mask (the selection, or the mask layer, as settings.mask_source
+    says), without guides; `what` the mask marks, for the messages. Raises PluginError
+    with what to do."""
     width, height = host.canvas_size()
     canvas = Box(0, 0, width, height)
     photo = image_layer(selected, top_level, settings)
@@ -214,7 +233,7 @@ def plan_edit(host, selected, top_level, settings: Settings) -> Plan:
         plan.bbox = selection
     elif mask is not None:
         plan.mask_layer = mask
-        plan.bbox, plan.mask_channel = _mask_from_layer(host, mask, canvas)
+        plan.bbox, plan.mask_channel = _mask_from_layer(host, mask, canvas, what)
     else:
         wanted = {
             "selection": "a selection",
@@ -222,11 +241,9 @@ def plan_edit(host, selected, top_level, settings: Settings) -> Plan:
             "auto": f"a selection or a layer named {settings.mask_layer!r}",
         }[source]
         raise PluginError(
-            f"SketchFill: no mask: the area to regenerate is given by {wanted}, and there is "
-            "none. Select the area (or paint it on the mask layer) and try again."
+            f"SketchFill: no mask: {what} is given by {wanted}, and there is none. Select "
+            "it (or paint it on the mask layer) and try again."
         )
-    plan.sketch = _guide(top_level, settings.sketch_layer, photo)
-    plan.color = _guide(top_level, settings.color_layer, photo)
     return plan
 
 
@@ -262,18 +279,22 @@ def _check_size(region: Box, hello: dict[str, Any], what: str, fix: str) -> None
         )
 
 
+def read_mask(host, plan: Plan, region: Box) -> bytes:
+    """The plan's mask over `region`, one byte a pixel: the selection, or the mask layer's
+    channel that holds it."""
+    if plan.mask_layer is None:
+        return host.read_selection(region)
+    return host.read(plan.mask_layer, region, GREY_ALPHA)[plan.mask_channel :: 2]
+
+
 def build_request(host, plan: Plan, region: Box, settings: Settings) -> EditRequest:
     """Read just the region's pixels: photo, mask, and the guides that exist."""
-    if plan.mask_layer is None:
-        mask = host.read_selection(region)
-    else:
-        mask = host.read(plan.mask_layer, region, GREY_ALPHA)[plan.mask_channel :: 2]
     return EditRequest(
         canvas_width=plan.canvas_width,
         canvas_height=plan.canvas_height,
         region=region,
         image=host.read(plan.image, region, RGBA),
-        mask=mask,
+        mask=read_mask(host, plan, region),
         # Sketch and colour go as the layers' own RGBA: the engine reads strokes from
         # alpha (or darkness, on an opaque layer) and paint from alpha (engine/layers.py).
         sketch=host.read(plan.sketch, region, RGBA) if plan.sketch is not None else None,
@@ -455,6 +476,35 @@ def composite_request(
     )
 
 
+# -- restore face ------------------------------------------------------------------------
+
+
+def plan_restore(host, selected, top_level, settings: Settings) -> Plan:
+    """The photo and the mask over what hides the face, found as Generate finds them (no
+    guides). Raises PluginError with what to do."""
+    return plan_mask(host, selected, top_level, settings, OCCLUDER)
+
+
+def restore_request(
+    host, plan: Plan, hello: dict[str, Any], endpoint: str, settings: Settings
+) -> RestoreRequest:
+    """Check that the engine can restore faces, then read photo and mask over the restore
+    tool's context around the mask: a large area, since the engine finds the whole face in
+    what it is sent."""
+    _engine_tool(hello, "restore", endpoint, "face restoration", "restore faces")
+    region = edit_region(plan.bbox, plan.canvas_width, plan.canvas_height, hello, "restore")
+    _check_size(region, hello, "the area around the mask", "Restore a smaller area, scale")
+    return RestoreRequest(
+        canvas_width=plan.canvas_width,
+        canvas_height=plan.canvas_height,
+        region=region,
+        image=host.read(plan.image, region, RGBA),
+        mask=read_mask(host, plan, region),
+        seed=None if settings.seed < 0 else settings.seed,
+        feather=settings.feather,
+    )
+
+
 _HINTS = {
     protocol.EMPTY_MASK: "the mask is less than half on everywhere: select or paint the area "
     "to regenerate more firmly",
@@ -463,13 +513,23 @@ _HINTS = {
     protocol.MODEL_INVALID: "reinstall the model or restart the engine with another --model",
     protocol.BUSY: "try again in a moment",
 }
+# Tools whose errors need other hints than the edit tool's.
+_TOOL_HINTS = {
+    "restore": {
+        protocol.EMPTY_MASK: "the mask is less than half on everywhere: select or paint what "
+        "hides the face more firmly",
+        protocol.NO_FACE: "mark only what covers part of a face; the engine looks for the "
+        "face around the mask",
+    },
+}
 
 
-def engine_message(exc: EngineError) -> str:
-    """What to tell the user about an engine error, with what to do about it."""
+def engine_message(exc: EngineError, op: str = "") -> str:
+    """What to tell the user about an engine error of operation `op`, with what to do
+    about it."""
     if exc.code == protocol.TOO_LARGE:
         return f"SketchFill: image too large for the engine: {exc.message.rstrip('.')}."
-    hint = _HINTS.get(exc.code)
+    hint = _TOOL_HINTS.get(op, {}).get(exc.code) or _HINTS.get(exc.code)
     text = f"SketchFill: {exc.message.rstrip('.')}"
     return f"{text} ({hint})." if hint else f"{text}."
 
@@ -480,6 +540,9 @@ _STAGES = {
     "composite": "SketchFill: blending the result",
     "analyse": "SketchFill: measuring the tones",
     "apply": "SketchFill: applying the tone curves",
+    # restore
+    "face": "SketchFill: finding the face",
+    "prior": "SketchFill: mapping the visible face",
 }
 # Tools that name their stages like another tool's but do something else in them.
 _TOOL_STAGES = {

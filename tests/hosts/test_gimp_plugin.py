@@ -526,3 +526,100 @@ def test_composite_face_errors(gimp, plugin, photo, config, engine_endpoint):
         assert text in outcome["error"], (label, outcome["error"])
         assert outcome["unchanged"], label
     assert "Traceback" not in run.output
+
+
+@pytest.mark.parametrize(
+    "case",
+    [{"mask": "selection", "seed": 7}, {"mask": "layer", "seed": 11, "photo_offset": [-16, 12]}],
+    ids=["selection", "mask-layer"],
+)
+def test_restore_face(gimp, plugin, config, engine_endpoint, case):
+    """Filters > SketchFill > Restore face, in the GUI (Xvfb), on the public-domain
+    portrait with an ellipse over part of the face, as a selection or as a layer named
+    "mask" (offset, smaller than the canvas; the photo itself moved off the canvas corner):
+    one new layer "SketchFill restore" directly above the photo; every layer as it was;
+    the layer covers the mask's bounding box, holds the photo's own pixels outside the
+    mask and new ones inside it, exactly what the engine's own restore pipeline makes with
+    the installed restore model for the same seed (whatever its quality); one Ctrl+Z
+    removes the layer and leaves the image clean."""
+    from sketchfill.restore import DEFAULT_RESTORE_MODEL, run_restore
+    from sketchfill.runtime import load_model
+
+    client_json = config(endpoint=engine_endpoint)
+    env = {"SKETCHFILL_CASE": json.dumps(case)}
+    run = _run(gimp, "restore_case.py", plugin, ASTRONAUT, client_json, env=env, gui=True)
+    r = run.result
+    new_info = check_one_new_layer(r, re.compile(r"SketchFill restore$"))
+    names = [x["name"] for x in r["after"]["layers"]]
+    masks = ["mask"] if case["mask"] == "layer" else []
+    assert names == [*masks, "notes", "SketchFill restore", "photo"], names
+    assert new_info["mode"] == "normal" and new_info["opacity"] == 100.0
+    assert r["menu"] == ["<Image>/Filters/SketchFill"] and r["label"] == "_Restore face"
+    assert r["arguments"][3:] == [
+        "image-layer",
+        "mask-source",
+        "mask-layer",
+        "seed",
+        "feather",
+        "endpoint",
+    ]
+
+    canvas = r["canvas"]
+    photo_px = _pixels(run, "photo", canvas)
+    mask = _pixels(run, "mask", canvas, 1)[..., 0]
+    on = mask >= 128
+    box = r["box"]
+    assert box == _bbox(on), (box, _bbox(on))
+    x, y, w, h = box
+    assert np.abs(np.array(box) - [183, 90, 44, 70]).max() <= 3, box  # the ellipse's
+    inside = on[y : y + h, x : x + w]
+    new = _pixels(run, "new", canvas)
+    # Outside the layer (the mask's bounding box): nothing, transparent.
+    outside = np.ones(on.shape, bool)
+    outside[y : y + h, x : x + w] = False
+    assert not new[outside].any()
+    new, under = new[y : y + h, x : x + w], photo_px[y : y + h, x : x + w]
+    # In the box but outside the mask: the photo's own pixels, exactly.
+    assert (~inside).sum() > 200 and np.array_equal(new[~inside], under[~inside])
+    # Inside the mask: opaque, new pixels.
+    assert (new[inside][:, 3] == 255).all()
+    change = np.abs(new[inside][:, :3].astype(int) - under[inside][:, :3]).mean()
+    assert change > 2, change
+    # The engine was sent the whole (small) canvas: its own pipeline, same seed, same pixels.
+    model = load_model(DEFAULT_RESTORE_MODEL, task="restore", warmup=0)
+    want = run_restore(model, photo_px, mask, case["seed"])
+    assert [want.x, want.y, *want.patch.shape[1::-1]] == box
+    assert np.abs(new.astype(int) - want.patch).max() <= 1
+
+    assert r["dirty"]
+    assert r["undone"], "Ctrl+Z did not remove the layer"
+    assert r["after_undo"] == r["before"]
+    assert not r["dirty_after_undo"], "one Ctrl+Z should return to the clean image"
+
+
+def test_restore_face_errors(gimp, plugin, config, engine_endpoint):
+    """Restore face refuses, with one plain message that names the problem, and changes
+    nothing: no mask at all, an empty selection, a selection under half everywhere (the
+    engine finds the mask empty), and pictures without a face (the engine's no_face)."""
+    client_json = config(endpoint=engine_endpoint)
+    run = _run(gimp, "restore_errors.py", plugin, ASTRONAUT, client_json)
+    r = run.result
+    assert 0 < r["soft_max"] < 128, r["soft_max"]  # a selection, under half everywhere
+    no_face = "SketchFill: no face found in the picture"
+    expected = {
+        "no_mask_at_all": "SketchFill: no mask: what hides the face is given by a selection or "
+        "a layer named 'mask', and there is none",
+        "empty_selection": "SketchFill: no mask: what hides the face is given by a selection,",
+        "soft_selection": "SketchFill: the mask selects nothing",
+        "no_face_grey": no_face,
+        "no_face_gradient": no_face,
+    }
+    for label, text in expected.items():
+        outcome = r[label]
+        assert not outcome["success"], (label, outcome)
+        assert outcome["status"] == "execution-error", (label, outcome)
+        assert outcome["error"].startswith(text), (label, outcome["error"])
+        assert outcome["unchanged"], label
+    assert "what hides the face more firmly" in r["soft_selection"]["error"]
+    assert "mark only what covers part of a face" in r["no_face_grey"]["error"]
+    assert "Traceback" not in run.output
