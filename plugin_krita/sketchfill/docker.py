@@ -1,5 +1,5 @@
 """The SketchFill panel: role pickers, seed, variations, Generate, Auto tone, Composite
-face, progress, Cancel and the history. Wiring only: every command goes to the shared
+face, Restore face, progress, Cancel and the history. Wiring only: every command goes to the shared
 Controller (job.py)."""
 
 from __future__ import annotations
@@ -131,6 +131,14 @@ class SketchFillDocker(DockWidget):
         )
         self.composite_button.clicked.connect(self.composite)
         outer.addWidget(self.composite_button)
+        self.restore_button = QPushButton("Restore face", root)
+        self.restore_button.setToolTip(
+            "Select what hides the face (a hand, glasses, a strand of hair, text), or paint "
+            "over it on the mask layer: the face under it is restored on the image layer, as "
+            "a new layer"
+        )
+        self.restore_button.clicked.connect(self.restore)
+        outer.addWidget(self.restore_button)
 
         busy_row = QHBoxLayout()
         self.progress = QProgressBar(root)
@@ -181,6 +189,10 @@ class SketchFillDocker(DockWidget):
         # No panel options apply: the active layer is the face, the one below the photo.
         self.controller.composite(self.document_source())
 
+    def restore(self) -> None:
+        self._push_options()  # the image and mask roles, the seed
+        self.controller.restore(self.document_source())
+
     def put_back(self) -> None:
         self.controller.put_back(self.document_source(), max(0, self.history.currentRow()))
 
@@ -201,6 +213,7 @@ class SketchFillDocker(DockWidget):
         self.generate_button.setEnabled(idle)
         self.tone_button.setEnabled(idle)
         self.composite_button.setEnabled(idle)
+        self.restore_button.setEnabled(idle)
         self.cancel_button.setEnabled(state in ("connecting", "running"))
 
     def _on_progress(self, fraction: float, text: str) -> None:

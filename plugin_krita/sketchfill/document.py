@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 from krita import Krita
 
-from .sketchfill_client.client import CompositeRequest, EditRequest, ToneRequest
-from .sketchfill_client.protocol import OP_COMPOSITE, OP_EDIT, OP_TONE, Box
+from .sketchfill_client.client import CompositeRequest, EditRequest, RestoreRequest, ToneRequest
+from .sketchfill_client.protocol import OP_COMPOSITE, OP_EDIT, OP_RESTORE, OP_TONE, Box
 
 ROLES = ("image", "sketch", "color", "mask")
 # Layer names each role picks on its own (compared case-insensitively, spaces trimmed).
@@ -25,8 +25,12 @@ ROLE_NAMES = {
 RESULT_PREFIX = "SketchFill seed "
 TONE_RESULT = "SketchFill tone"
 COMPOSITE_RESULT = "SketchFill composite"
+RESTORE_RESULT = "SketchFill restore"
 # The result layer's name by the tool that made it (edits are named for their seed).
-RESULT_NAMES = {OP_TONE: TONE_RESULT, OP_COMPOSITE: COMPOSITE_RESULT}
+RESULT_NAMES = {OP_TONE: TONE_RESULT, OP_COMPOSITE: COMPOSITE_RESULT, OP_RESTORE: RESTORE_RESULT}
+NOTHING_TO_REGENERATE = (
+    "Nothing to regenerate: select the area to fill, or paint it on a layer named 'mask'."
+)
 LAYER_TYPES = (
     "paintlayer",
     "grouplayer",
@@ -81,7 +85,8 @@ class FaceLayers:
 @dataclass
 class Patch:
     """8-bit B,G,R,A pixels to lay on the canvas at (x, y), made by `tool` (an engine op);
-    seed None for the tools without one (auto tone, composite)."""
+    seed None for the tools without one (auto tone, composite). Only edits are named for
+    their seed; a restore keeps its seed for the history."""
 
     x: int
     y: int
@@ -135,10 +140,13 @@ def has_selection(doc) -> bool:
     return sel is not None and sel.width() > 0 and sel.height() > 0
 
 
-def resolve_roles(doc, choices: dict[str, Choice], *, need_mask: bool = True) -> Roles:
+def resolve_roles(
+    doc, choices: dict[str, Choice], *, need_mask: bool = True, nothing: str = NOTHING_TO_REGENERATE
+) -> Roles:
     """The layers for each role: the user's picks, else layers found by name. The image
     falls back to the lowest paint layer that has no other role and is not a result.
-    need_mask=False finds the layers without asking for a mask (putting a result back)."""
+    need_mask=False finds the layers without asking for a mask (putting a result back);
+    `nothing` is what to say when there is no mask at all."""
     candidates = layers(doc)
     picked: dict[str, object | None] = {}
     for role in ROLES:
@@ -158,9 +166,7 @@ def resolve_roles(doc, choices: dict[str, Choice], *, need_mask: bool = True) ->
     if need_mask and choices.get("mask", AUTO) == SELECTION and not has_selection(doc):
         raise DocumentError("The mask is set to the selection, but nothing is selected.")
     if need_mask and picked["mask"] is None and not has_selection(doc):
-        raise DocumentError(
-            "Nothing to regenerate: select the area to fill, or paint it on a layer named 'mask'."
-        )
+        raise DocumentError(nothing)
     if picked["image"] is None:
         taken = {node_id(n) for n in picked.values() if n is not None}
         paint = [
@@ -245,17 +251,21 @@ def read_bgra(doc, nodes: list, box: Box) -> list[bytes]:
     return _convert(raw, box.width, box.height, _space(doc), WIRE_SPACE)
 
 
-def build_request(doc, roles: Roles, region: Box, seed: int | None) -> EditRequest:
-    """The edit for `region` (the rectangle the engine reads: see client.edit_region)."""
+def _read_roles(doc, roles: Roles, region: Box) -> tuple[dict[int, bytes], bytes, str]:
+    """Each role layer's pixels in region (by id() of the node), and the mask with its
+    layout: the selection's 0-255 ("L"), or the mask layer as shown ("BGRA")."""
     nodes = [roles.image, roles.sketch, roles.color, roles.mask]
     present = [n for n in nodes if n is not None]
     read = dict(zip((id(n) for n in present), read_bgra(doc, present, region)))
     if roles.mask is None:
         sel = doc.selection()
-        mask = bytes(sel.pixelData(region.x, region.y, region.width, region.height))
-        mask_layout = "L"
-    else:
-        mask, mask_layout = read[id(roles.mask)], "BGRA"
+        return read, bytes(sel.pixelData(region.x, region.y, region.width, region.height)), "L"
+    return read, read[id(roles.mask)], "BGRA"
+
+
+def build_request(doc, roles: Roles, region: Box, seed: int | None) -> EditRequest:
+    """The edit for `region` (the rectangle the engine reads: see client.edit_region)."""
+    read, mask, mask_layout = _read_roles(doc, roles, region)
     return EditRequest(
         canvas_width=doc.width(),
         canvas_height=doc.height(),
@@ -268,6 +278,24 @@ def build_request(doc, roles: Roles, region: Box, seed: int | None) -> EditReque
         sketch_layout="BGRA",
         color=read[id(roles.color)] if roles.color is not None else None,
         color_layout="BGRA",
+        seed=seed,
+        reply_layout="BGRA",
+    )
+
+
+def build_restore_request(doc, roles: Roles, region: Box, seed: int | None) -> RestoreRequest:
+    """Restore face over `region` (client.edit_region of the mask's box for the restore
+    tool: wide, since the engine finds the face in what it is sent): the image layer and
+    the mask, as Generate reads them; sketch and colour play no part."""
+    read, mask, mask_layout = _read_roles(doc, Roles(roles.image, mask=roles.mask), region)
+    return RestoreRequest(
+        canvas_width=doc.width(),
+        canvas_height=doc.height(),
+        region=region,
+        image=read[id(roles.image)],
+        image_layout="BGRA",
+        mask=mask,
+        mask_layout=mask_layout,
         seed=seed,
         reply_layout="BGRA",
     )
@@ -412,8 +440,9 @@ def _insert_above(image_node):
 
 
 def add_result_layer(doc, image_node, patch: Patch):
-    """A new paint layer ("SketchFill seed N", "SketchFill tone", "SketchFill composite")
-    holding the patch, above the image layer (for a composite: the face layer).
+    """A new paint layer ("SketchFill seed N", "SketchFill tone", "SketchFill composite",
+    "SketchFill restore") holding the patch, above the image layer (for a composite: the
+    face layer).
 
     The pixels go in before the layer joins the document, so adding it is the one undo
     step that also removes it; no existing layer is modified.

@@ -32,6 +32,11 @@ def composite() -> None:
     controller().composite(_active_document())
 
 
+def restore() -> None:
+    """What the mask hides on the face in the image layer, restored as a new layer."""
+    controller().restore(_active_document())
+
+
 def cancel() -> None:
     controller().cancel()
 
@@ -53,6 +58,7 @@ COMMANDS = {
     "sketchfill_variation": variation,
     "sketchfill_tone": tone,
     "sketchfill_composite": composite,
+    "sketchfill_restore": restore,
     "sketchfill_cancel": cancel,
     "sketchfill_put_back": put_back,
     "sketchfill_toggle_docker": toggle_docker,

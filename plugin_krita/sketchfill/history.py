@@ -6,6 +6,7 @@ import time
 from dataclasses import dataclass, field
 
 from .document import Patch
+from .sketchfill_client.protocol import OP_EDIT
 
 
 @dataclass
@@ -17,7 +18,10 @@ class Entry:
     def label(self) -> str:
         p = self.patch
         when = time.strftime("%H:%M:%S", time.localtime(self.created))
-        what = f"seed {p.seed}" if p.seed is not None else p.tool
+        if p.tool == OP_EDIT:
+            what = f"seed {p.seed}"
+        else:  # "tone", "composite", "restore seed N"
+            what = p.tool if p.seed is None else f"{p.tool} seed {p.seed}"
         return f"{what}  {when}  {self.document_name}  {p.width}x{p.height} at {p.x},{p.y}"
 
 

@@ -10,6 +10,7 @@ ACTIONS = (
     ("sketchfill_variation", "SketchFill: One More Variation"),
     ("sketchfill_tone", "SketchFill: Auto Tone"),
     ("sketchfill_composite", "SketchFill: Composite Face"),
+    ("sketchfill_restore", "SketchFill: Restore Face"),
     ("sketchfill_cancel", "SketchFill: Cancel"),
     ("sketchfill_put_back", "SketchFill: Put Back Latest Result"),
     ("sketchfill_toggle_docker", "SketchFill: Show/Hide Panel"),

@@ -4,9 +4,9 @@ For every request it connects to the engine afresh (starting one when the config
 on a worker thread, so an engine that stopped since the last edit is found or restarted,
 and changes to client.json count at once. It then submits edits, polls the ZeroMQ socket
 from a QTimer on the Qt event loop, cancels, runs N variations one after another, adds
-each result as a new layer and keeps a short history. Three tools go through it alike: the
-edit (Generate), auto tone and composite face. The docker, the actions and the tests all
-drive the same Controller.
+each result as a new layer and keeps a short history. Four tools go through it alike: the
+edit (Generate), auto tone, composite face and restore face. The docker, the actions and
+the tests all drive the same Controller.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from pathlib import Path
 from PyQt5.QtCore import QObject, QTimer, pyqtSignal
 
 from . import document, messages
-from .document import AUTO, ROLES, Choice, DocumentError, FaceLayers, Patch, Roles
+from .document import AUTO, NONE, ROLES, Choice, DocumentError, FaceLayers, Patch, Roles
 from .history import Entry, History
 from .sketchfill_client import client, protocol
 from .sketchfill_client.client import EngineError
@@ -44,10 +44,10 @@ class Options:
 class _Job:
     doc: object
     above: object  # the layer each result goes right above: the image layer, the face layer
-    seeds: list[int | None]  # one per variation for edits; [None] for tone and composite
+    seeds: list[int | None]  # one per variation for edits, one for restore; else [None]
     tool: str = protocol.OP_EDIT  # the engine op
-    roles: Roles | None = None  # edit and tone
-    bbox: Box | None = None  # edit: the mask's
+    roles: Roles | None = None  # edit, tone and restore
+    bbox: Box | None = None  # edit and restore: the mask's
     face: FaceLayers | None = None  # composite
     request: client.Request | None = None
     request_id: str | None = None
@@ -147,6 +147,20 @@ class Controller(QObject):
 
         return self._start(doc, job)
 
+    def restore(self, doc) -> bool:
+        """Restore face: what the mask (the selection, else the mask layer, as for Generate)
+        hides on the face in the image layer, as one new layer above it. Sketch and colour
+        play no part; the seed is the panel's (fixed, or a new random one)."""
+        seeds = self._seeds(1, False)
+
+        def job() -> _Job:
+            choices = {**self.options.roles, "sketch": NONE, "color": NONE}
+            roles = document.resolve_roles(doc, choices, nothing=messages.NOTHING_TO_RESTORE)
+            bbox = document.mask_bbox(doc, roles)
+            return _Job(doc, roles.image, seeds, protocol.OP_RESTORE, roles=roles, bbox=bbox)
+
+        return self._start(doc, job)
+
     def _start(self, doc, make_job) -> bool:
         if self.busy:
             self._say(messages.BUSY, error=True)
@@ -228,14 +242,14 @@ class Controller(QObject):
         try:
             if job.request is None:  # read once; every variation sends the same pixels
                 job.request = self._request(job, seed)
-            if job.tool == protocol.OP_EDIT:
+            if job.tool in (protocol.OP_EDIT, protocol.OP_RESTORE):
                 job.request.seed = seed
             job.request_id = self._client.submit(job.request)
         except DocumentError as exc:
             self._finish("error", str(exc))
             return
         except EngineError as exc:
-            self._finish("error", messages.explain(exc.code, exc.message))
+            self._finish("error", messages.explain(exc.code, exc.message, job.tool))
             return
         except RuntimeError:  # Krita deleted the document under us
             self._finish("error", messages.DOCUMENT_CLOSED)
@@ -262,6 +276,14 @@ class Controller(QObject):
             # Checked before reading: a face as large as a 50 MP photo would be read in vain.
             self._check_size(region, messages.composite_too_large)
             return document.build_composite_request(doc, job.face, region)
+        if job.tool == protocol.OP_RESTORE:
+            self._check_tool(protocol.OP_RESTORE, messages.NO_RESTORE_TOOL)
+            # Wide: the engine must find the whole face in what it is sent.
+            region = client.edit_region(
+                job.bbox, doc.width(), doc.height(), self._hello, tool=protocol.OP_RESTORE
+            )
+            self._check_size(region, messages.restore_too_large)
+            return document.build_restore_request(doc, job.roles, region, seed)
         region = client.edit_region(job.bbox, doc.width(), doc.height(), self._hello)
         return document.build_request(doc, job.roles, region, seed)
 
@@ -349,7 +371,7 @@ class Controller(QObject):
             if exc.code == protocol.CANCELLED or job.cancelling_since is not None:
                 self._finish_cancelled()
                 return
-            self._finish("error", messages.explain(exc.code, exc.message))
+            self._finish("error", messages.explain(exc.code, exc.message, job.tool))
 
     @staticmethod
     def _stage_text(job: _Job, header: dict) -> str:
@@ -359,14 +381,14 @@ class Controller(QObject):
         if stage == "queued":
             return f"Queued{which} (position {header.get('queue_position', '?')})"
         if job.tool != protocol.OP_EDIT:
-            return f"{messages.TOOL_TITLES[job.tool]}: {stage}"
+            return f"{messages.TOOL_TITLES[job.tool]}: {messages.STAGE_NAMES.get(stage, stage)}"
         return f"Generating{which}: {stage}"
 
     def _add(self, job: _Job, result: client.EditResult) -> None:
         if result.layout != "BGRA":
             self._finish("error", f"The engine replied in {result.layout}, not BGRA: a bug.")
             return
-        seed = result.seed if job.tool == protocol.OP_EDIT else None
+        seed = result.seed if job.tool in (protocol.OP_EDIT, protocol.OP_RESTORE) else None
         patch = Patch(result.x, result.y, result.width, result.height, result.data, seed, job.tool)
         try:
             node = document.add_result_layer(job.doc, job.above, patch)

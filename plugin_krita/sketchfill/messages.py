@@ -16,8 +16,18 @@ NO_COMPOSITE_TOOL = (
     "The running SketchFill engine cannot composite faces (an older version): update "
     "SketchFill and restart the engine."
 )
+NO_RESTORE_TOOL = (
+    "The running SketchFill engine cannot restore faces (an older version): update "
+    "SketchFill and restart the engine."
+)
+NOTHING_TO_RESTORE = (
+    "Restore face: nothing marked. Select what hides the face (a hand, glasses, a strand of "
+    "hair, text), or paint over it on a layer named 'mask'."
+)
 # How progress names the tools other than the edit (by engine op).
-TOOL_TITLES = {"tone": "Auto tone", "composite": "Composite face"}
+TOOL_TITLES = {"tone": "Auto tone", "composite": "Composite face", "restore": "Restore face"}
+# Engine progress stages worth a clearer word than their name.
+STAGE_NAMES = {"face": "finding the face", "prior": "face structure"}
 
 # What to do, by the stable error code of the engine or the client.
 _HINTS = {
@@ -28,11 +38,25 @@ _HINTS = {
     "model_invalid": "Reinstall the model with the SketchFill installer.",
     "internal": "This is a bug in the engine: its log has the details.",
 }
+# Hints that differ for one tool, by engine op.
+_TOOL_HINTS = {
+    "restore": {
+        "empty_mask": (
+            "Select what hides the face (or paint over it on the mask layer, at least half "
+            "opaque) and try again."
+        ),
+        "no_face": (
+            "Restore face works on a photo of a face: check that the Image layer in the "
+            "SketchFill panel is the photo, and mark only what covers the face."
+        ),
+    },
+}
 
 
-def explain(code: str, message: str) -> str:
-    """The engine's or client's own sentence, with what to do about it when that helps."""
-    hint = _HINTS.get(code)
+def explain(code: str, message: str, tool: str = "edit") -> str:
+    """The engine's or client's own sentence, with what to do about it when that helps
+    (for `tool`, the engine op the request was for)."""
+    hint = _TOOL_HINTS.get(tool, {}).get(code) or _HINTS.get(code)
     text = message.strip().rstrip(".")
     return f"{text}. {hint}" if hint else f"{text}."
 
@@ -60,6 +84,14 @@ def tone_too_large(width: int, height: int, limit: int) -> str:
     return (
         f"The image layer is {width}x{height} pixels, over the engine's limit of {limit}: "
         "scale the image down, or start the engine with a larger --max-pixels."
+    )
+
+
+def restore_too_large(width: int, height: int, limit: int) -> str:
+    return (
+        f"Restore face: the area around the mask is {width}x{height} pixels, over the "
+        f"engine's limit of {limit}: scale the image down, or start the engine with a larger "
+        "--max-pixels."
     )
 
 

@@ -33,6 +33,8 @@ PROBES = HERE / "probes" / "krita_plugin"
 PROBE = "krita_plugin_probe"
 FACE = "SketchFill seed 1234"  # the probe's fixed seed for the face edit
 COMPOSITE = "SketchFill composite"
+RESTORE = "SketchFill restore"
+RESTORE_SEED = 99  # the probe's fixed seed for Restore face
 CANCELLED = "Cancelled: no layer was added."
 
 
@@ -254,11 +256,13 @@ def test_engine_down_gives_a_plain_message(any_krita, pykrita, dead_endpoint):
 
 
 class MuteEngine:
-    """A ZeroMQ ROUTER on loopback that answers hello like an engine, then either ignores
-    edits (a stuck engine) or closes its socket on the first one (an engine that dies)."""
+    """A ZeroMQ ROUTER on loopback that answers hello like an engine (its hello's `tools`
+    as given), then either ignores edits (a stuck engine) or closes its socket on the first
+    one (an engine that dies)."""
 
-    def __init__(self, close_on_edit: bool):
+    def __init__(self, close_on_edit: bool, tools: dict | None = None):
         self.close_on_edit = close_on_edit
+        self.tools = tools
         self.ctx = zmq.Context()
         self.sock = self.ctx.socket(zmq.ROUTER)
         self.sock.setsockopt(zmq.LINGER, 0)
@@ -275,6 +279,8 @@ class MuteEngine:
             request = json.loads(header)
             if request["op"] == "hello":
                 reply = {"protocol": 1, "op": "hello", "id": request["id"], "context": {}}
+                if self.tools is not None:
+                    reply["tools"] = self.tools
                 self.sock.send_multipart([peer, json.dumps(reply).encode()])
             elif request["op"] == "edit" and self.close_on_edit:
                 self.sock.close(linger=0)
@@ -480,12 +486,14 @@ def _krita_gui_exec(host, home: Path, scenario, pyzmq, env, timeout) -> dict:
 
 
 def test_gui_actions_docker_and_one_undo(any_krita, host_setup, engine_endpoint):
-    """The full Krita GUI loads the plug-in from its .desktop: seven actions, the docker in
+    """The full Krita GUI loads the plug-in from its .desktop: eight actions, the docker in
     the window; the Generate action adds the layer, ONE Edit > Undo removes it and leaves
     every layer as before, Redo brings it back; the toggle action hides/shows the panel;
     the panel's Auto tone button adds "SketchFill tone" above, which one Undo removes; in a
     second document whose active layer is a pasted face, the Composite face button adds
-    "SketchFill composite" right above the face, which one Undo removes.
+    "SketchFill composite" right above the face, which one Undo removes; in a third, with
+    part of the face selected, the Restore face button and then the sketchfill_restore
+    action each add "SketchFill restore" right above the photo, which one Undo removes.
     (kritarunner has no window, hence no undo: 5.2's cannot even open one.)"""
     host = any_krita.keywords["host"]  # any_krita only picks the host and checks its set-up
     pyzmq = host_setup.get("krita_pyzmq") if host == "system" else None
@@ -498,6 +506,7 @@ def test_gui_actions_docker_and_one_undo(any_krita, host_setup, engine_endpoint)
         "sketchfill_variation": True,
         "sketchfill_tone": True,
         "sketchfill_composite": True,
+        "sketchfill_restore": True,
         "sketchfill_cancel": True,
         "sketchfill_put_back": True,
         "sketchfill_toggle_docker": True,
@@ -523,6 +532,17 @@ def test_gui_actions_docker_and_one_undo(any_krita, host_setup, engine_endpoint)
     assert r["after_composite"] == ["photo", "face", COMPOSITE]
     assert r["after_composite_undo"] == ["photo", "face"]
     assert r["composite_undo_restores"]
+    # Restore face in a third document: the button, then the action, each one layer right
+    # above the photo that one Undo removes
+    assert r["restore_active_document"]
+    assert r["restore_record"]["outcome"] == "done", r["restore_record"]
+    assert r["after_restore"] == ["photo", RESTORE, "notes"]
+    assert r["restore_status"] == f"Added the layer '{RESTORE}'."
+    assert r["restore_keeps_layers"]
+    assert r["after_restore_undo"] == ["photo", "notes"] and r["restore_undo_restores"]
+    assert r["restore_action_record"]["outcome"] == "done", r["restore_action_record"]
+    assert r["after_restore_action"] == ["photo", RESTORE, "notes"]
+    assert r["restore_action_undo_restores"]
 
 
 def _alive(pid: int) -> bool:
@@ -666,3 +686,127 @@ def test_composite_face_adds_one_layer(any_krita, pykrita, engine_endpoint, sele
     for key, rec in refused.items():
         assert rec["started"] is False and rec["outcome"] == "error", (key, rec)
         assert rec["states"] == [] and rec["unchanged"], (key, rec)  # never connected
+
+
+# -- Restore face ----------------------------------------------------------------------------
+
+# The probe's mask: an ellipse over the portrait's left eye and cheek (see RESTORE_CENTRE).
+RESTORE_BOX = Box(183, 90, 45, 71)
+
+
+@pytest.mark.parametrize("mask_as", ["selection", "layer"])
+def test_restore_face_adds_one_layer(any_krita, pykrita, engine_endpoint, mask_as):
+    """Restore face on the demo portrait, what hides the face given as the selection or
+    as the layer 'mask' (as Generate reads it): exactly one new layer "SketchFill restore"
+    right above the photo, over the mask's bounding box, holding what the engine's own
+    restore pipeline makes with the shipped restore model from the rectangle the plug-in
+    sends (the restore tool's wide edit_region: the whole 512-px canvas); the pixels inside
+    the mask changed, those outside it are the photo's; every user layer (and the
+    selection) byte-identical. The model is an early checkpoint: behaviour is checked, not
+    quality."""
+    from sketchfill.layers import mask_channel
+    from sketchfill.restore import run_restore
+    from sketchfill.runtime import load_model
+
+    config = {"endpoint": engine_endpoint, "autostart": False}
+    v = run(any_krita, pykrita, "restore_face", [mask_as], **config)
+    r = v.value
+    assert r["record"]["outcome"] == "done", r["record"]
+    assert r["record"]["last_notice"] == f"Added the layer '{RESTORE}'."
+    assert any(text.startswith("Restore face: ") for _, text in r["record"]["progress"])
+    top = "notes" if mask_as == "selection" else "mask"
+    assert r["layers_after"] == ["photo", RESTORE, top]
+    assert layers_unchanged(r["before"], r["after"]), (r["before"], r["after"])
+    assert len(r["after"]) == len(r["before"]) + 1
+    assert r["history"] == [["restore", "seed", str(RESTORE_SEED)]]
+
+    photo = to_rgba(bgra_file(v.workdir / "photo.bgra", 512, 512))
+    if mask_as == "selection":
+        mask = np.frombuffer((v.workdir / "mask.l").read_bytes(), np.uint8).reshape(512, 512)
+    else:  # the engine reads a mask layer with transparency by its alpha
+        mask = mask_channel(bgra_file(v.workdir / "mask.bgra", 512, 512), "BGRA")
+    assert mask_bbox(mask) == RESTORE_BOX
+    with Client(engine_endpoint) as client:
+        hello = client.hello(5)
+    assert hello["tools"]["restore"]["context"] == {"margin": 2.0, "min_side": 2048}
+    region = edit_region(RESTORE_BOX, 512, 512, hello, tool="restore")
+    assert region == Box(0, 0, 512, 512)
+    model = load_model("sketchfill-restore", task="restore", warmup=0)
+    want = run_restore(model, photo, np.ascontiguousarray(mask), RESTORE_SEED)
+    b = RESTORE_BOX
+    assert (want.x, want.y, want.box.width, want.box.height) == (b.x, b.y, b.width, b.height)
+    assert r["new"] == [[RESTORE, "paintlayer", [b.x, b.y, b.width, b.height]]]
+    got = to_rgba(bgra_file(v.workdir / "result.bgra", b.width, b.height))
+    assert np.abs(got.astype(int) - want.patch).max() <= 1
+
+    inside = mask[b.y : b.y1, b.x : b.x1] >= 128
+    part = photo[b.y : b.y1, b.x : b.x1]
+    assert np.array_equal(got[~inside], part[~inside])  # outside the mask: the photo
+    changed = np.abs(got[..., :3].astype(int) - part[..., :3]).max(axis=2) > 8
+    assert changed[inside].mean() > 0.5, changed[inside].mean()
+    assert (got[..., 3] == 255).all()
+
+
+def test_restore_face_refusals_are_plain_messages(any_krita, pykrita, engine_endpoint):
+    """Nothing marked and an empty mask layer are refused before any engine is asked; a
+    mask too faint to count (the engine's empty_mask), a picture without a face (no_face)
+    and an engine whose hello has no restore model give plain messages. Never a layer,
+    never a changed layer."""
+    no_model = MuteEngine(
+        close_on_edit=False,
+        tools={
+            "restore": {
+                "model": None,
+                "model_error": {
+                    "code": "model_missing",
+                    "message": "no model 'sketchfill-restore' in /models",
+                },
+                "context": {"margin": 2.0, "min_side": 2048},
+            }
+        },
+    )
+    try:
+        config = client_config("restore_no_model", endpoint=no_model.endpoint, autostart=False)
+        v = run(
+            any_krita,
+            pykrita,
+            "restore_errors",
+            [config["SKETCHFILL_CLIENT_CONFIG"]],
+            endpoint=engine_endpoint,
+            autostart=False,
+        )
+    finally:
+        no_model.close()
+    r = v.value
+    no_face = (
+        "no face found in the picture: the restore tool needs a face seen from the front or "
+        "side, at least about a tenth of the picture's width. Restore face works on a photo "
+        "of a face: check that the Image layer in the SketchFill panel is the photo, and mark "
+        "only what covers the face."
+    )
+    expected = {
+        "nothing_marked": (
+            "Restore face: nothing marked. Select what hides the face (a hand, glasses, a "
+            "strand of hair, text), or paint over it on a layer named 'mask'."
+        ),
+        "empty_mask_layer": (
+            "The mask is empty inside the canvas: select the area to regenerate, or paint it "
+            "on the mask layer."
+        ),
+        "faint_mask": (
+            "the mask selects nothing: mark what hides the face. Select what hides the face "
+            "(or paint over it on the mask layer, at least half opaque) and try again."
+        ),
+        "no_face": no_face,
+        "no_model": (
+            "no model 'sketchfill-restore' in /models. Install a model with the SketchFill "
+            "installer, then restart the engine."
+        ),
+    }
+    assert {k: rec["notice"] for k, rec in r.items()} == expected
+    for key, rec in r.items():
+        assert rec["outcome"] == "error" and rec["unchanged"] and rec["history"] == 0, (key, rec)
+    for key in ("nothing_marked", "empty_mask_layer"):  # never connected
+        assert r[key]["started"] is False and r[key]["states"] == [], (key, r[key])
+    for key in ("faint_mask", "no_face", "no_model"):  # the engine was asked
+        assert r[key]["started"] is True and r[key]["states"][-1] == "idle", (key, r[key])

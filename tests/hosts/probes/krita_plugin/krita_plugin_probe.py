@@ -392,6 +392,125 @@ def _composite_refusals(ctrl):
     return out
 
 
+# What Restore face is told hides the face: an ellipse over the portrait's left eye and
+# cheek (the face spans about x 180-272, y 69-177), as a hand or a strand of hair would.
+RESTORE_CENTRE, RESTORE_RADII = (205, 125), (22, 35)
+RESTORE_SEED = 99
+
+
+def _ellipse_mask(width, height):
+    """Canvas-sized 0-255 bytes: 255 inside RESTORE_CENTRE/RESTORE_RADII, else 0."""
+    (cx, cy), (rx, ry) = RESTORE_CENTRE, RESTORE_RADII
+    out = bytearray(width * height)
+    for y in range(cy - ry, cy + ry + 1):
+        for x in range(cx - rx, cx + rx + 1):
+            if ((x - cx) / rx) ** 2 + ((y - cy) / ry) ** 2 <= 1.0:
+                out[y * width + x] = 255
+    return bytes(out)
+
+
+def _mask_layer_bgra(mask, alpha=255):
+    """White where mask is set, on transparency (alpha `alpha` there)."""
+    return b"".join(bytes((255, 255, 255, alpha)) if m else bytes(4) for m in mask)
+
+
+def _select(doc, mask):
+    sel = Selection()
+    sel.setPixelData(mask, 0, 0, doc.width(), doc.height())
+    doc.setSelection(sel)
+
+
+def restore_document(mask_as="selection", picture=None, alpha=255):
+    """The demo portrait as layer 'photo' (or `picture`: canvas-sized B,G,R,A), and what
+    hides the face as the selection (with a layer 'notes' on top) or as a layer 'mask'
+    painted over it (at `alpha`); mask_as=None marks nothing."""
+    w, h, photo = png_bgra(DEMO / "astronaut.png")
+    doc = new_document(w, h, "restore")
+    add_layer(doc, "photo", photo if picture is None else picture)
+    mask = _ellipse_mask(w, h)
+    if mask_as == "layer":
+        add_layer(doc, "mask", _mask_layer_bgra(mask, alpha))
+    else:
+        dab = bytearray(4 * w * h)
+        for y in range(20, 30):
+            dab[4 * (y * w + 20) : 4 * (y * w + 30)] = bytes((0, 0, 255, 255)) * 10
+        add_layer(doc, "notes", bytes(dab))
+    if mask_as == "selection":
+        _select(doc, mask)
+    return doc
+
+
+def restore_face(args):
+    """args: ["selection"] or ["layer"]: Restore face on the demo portrait, what hides the
+    face given as the selection or as the layer 'mask', with a fixed seed."""
+    (mask_as,) = args
+    doc = restore_document(mask_as)
+    w, h = doc.width(), doc.height()
+    dump("photo.bgra", bytes(doc.nodeByName("photo").pixelData(0, 0, w, h)))
+    if mask_as == "selection":
+        dump("mask.l", bytes(doc.selection().pixelData(0, 0, w, h)))
+    else:
+        dump("mask.bgra", bytes(doc.nodeByName("mask").pixelData(0, 0, w, h)))
+    before = snapshot(doc)
+    ctrl = new_controller()
+    ctrl.options.seed = RESTORE_SEED
+    record = run_until_finished(ctrl, lambda: ctrl.restore(doc))
+    after = snapshot(doc)
+    new = _new_layers(before, doc)
+    info = {
+        "before": before,
+        "after": after,
+        "layers_after": names(doc),
+        "new": [[n.name(), n.type(), bounds(n)] for n in new],
+        "record": record,
+        "history": [e.label().split()[:3] for e in ctrl.history.entries],
+    }
+    if len(new) == 1:
+        x, y, bw, bh = bounds(new[0])
+        dump("result.bgra", bytes(new[0].pixelData(x, y, bw, bh)))
+    doc.close()
+    return info
+
+
+def _gradient(width, height):
+    """A picture with no face: a smooth colour gradient."""
+    return b"".join(bytes((x // 2, y // 2, 128, 255)) for y in range(height) for x in range(width))
+
+
+def restore_errors(args):
+    """What Restore face says (and leaves) when it cannot restore: nothing marked, an
+    empty mask layer (both refused before any engine is asked), a mask too faint for the
+    engine (empty_mask), a picture with no face (no_face); args: [client.json of an engine
+    whose hello has no restore model]."""
+    out = {}
+
+    def attempt(key, doc):
+        before, layers = snapshot(doc), names(doc)
+        ctrl = new_controller()
+        rec = run_until_finished(ctrl, lambda: ctrl.restore(doc))
+        out[key] = {
+            "started": rec["started"],
+            "outcome": rec["outcome"],
+            "notice": rec["last_notice"],
+            "states": rec["states"],
+            "unchanged": snapshot(doc) == before and names(doc) == layers,
+            "history": len(ctrl.history),
+        }
+        doc.close()
+
+    attempt("nothing_marked", restore_document(None))
+    empty = restore_document(None)  # a layer 'mask' with nothing painted on it
+    empty.rootNode().addChildNode(empty.createNode("mask", "paintlayer"), None)
+    empty.waitForDone()
+    attempt("empty_mask_layer", empty)
+    attempt("faint_mask", restore_document("layer", alpha=60))
+    attempt("no_face", restore_document(picture=_gradient(512, 512)))
+    (no_model,) = args
+    use_config(no_model)
+    attempt("no_model", restore_document())
+    return out
+
+
 def _pattern_document():
     """64x48, B,G,R,A built by hand so every channel is told apart:
     image: R = 40 + 3x, G = 100 + 2y, B = 220 - 2x (never equal to each other);
@@ -617,7 +736,8 @@ def gui_actions_undo(args):
     """Krita loaded the real plug-in from its .desktop: the actions exist, the docker is in
     the window, the Generate action edits the active document, one Edit > Undo removes the
     result and Redo brings it back; the toggle action hides and shows the panel; the
-    panel's Auto tone and Composite face buttons each add a layer that one Undo removes."""
+    panel's Auto tone, Composite face and Restore face buttons each add a layer that one
+    Undo removes."""
     from sketchfill import job
     from sketchfill.ids import ACTIONS, DOCKER_ID
 
@@ -696,6 +816,39 @@ def gui_actions_undo(args):
         out["after_composite_undo"] = names(other)
         out["composite_undo_restores"] = snapshot(other) == before_composite
         docker.document_source = lambda: app.activeDocument()
+        out.update(_gui_restore(app, window, docker, ctrl))
+    return out
+
+
+def _gui_restore(app, window, docker, ctrl):
+    """The panel's Restore face button in a third document (the portrait, part of the face
+    selected): one layer right above the photo, which one Undo removes; then the
+    sketchfill_restore action does the same."""
+    out = {}
+    doc = restore_document("selection")
+    window.addView(doc)
+    out["restore_active_document"] = wait_for(
+        lambda: app.activeDocument() is not None and app.activeDocument().name() == doc.name()
+    )
+    before, names_before = snapshot(doc), names(doc)
+    out["restore_record"] = run_until_finished(ctrl, docker.restore_button.click)
+    out["after_restore"] = names(doc)
+    out["restore_status"] = docker.status.text()
+    added = snapshot(doc)
+    out["restore_keeps_layers"] = all(entry in added for entry in before)
+    app.action("edit_undo").trigger()
+    wait_for(lambda: names(doc) == names_before)
+    doc.waitForDone()
+    out["after_restore_undo"] = names(doc)
+    out["restore_undo_restores"] = snapshot(doc) == before
+    out["restore_action_record"] = run_until_finished(
+        ctrl, app.action("sketchfill_restore").trigger
+    )
+    out["after_restore_action"] = names(doc)
+    app.action("edit_undo").trigger()
+    wait_for(lambda: names(doc) == names_before)
+    doc.waitForDone()
+    out["restore_action_undo_restores"] = snapshot(doc) == before
     return out
 
 
