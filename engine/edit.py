@@ -66,14 +66,32 @@ def run_edit(
     crop = preprocess.plan_crop(bbox, width, height, model.resolution, margin)
     tensor = preprocess.model_input(inputs, regenerate, crop, model.resolution, seed)
     token.check()
-
     report("generate", 0.15)
+    return generate_patch(
+        model, tensor, inputs.image, regenerate, crop, bbox, seed, feather, report, token
+    )
+
+
+def generate_patch(
+    model: Model,
+    tensor: np.ndarray,
+    image: np.ndarray,
+    regenerate: np.ndarray,
+    crop: preprocess.Crop,
+    bbox: Box,
+    seed: int,
+    feather: float,
+    report: Progress,
+    token: CancelToken,
+) -> EditResult:
+    """Run a generator (edit or restore) on its input tensor for `crop` and paste its
+    masked pixels back: the patch over the mask's bounding box `bbox`."""
     (output,) = model.run({model.card.inputs[0].name: tensor}, cancel=token)
     token.check()
 
     report("composite", 0.9)
     generated = composite.to_crop_pixels(output, crop)
-    patch = composite.paste(inputs.image, regenerate, generated, crop.box, bbox, feather)
+    patch = composite.paste(image, regenerate, generated, crop.box, bbox, feather)
     return EditResult(patch, bbox.x, bbox.y, seed)
 
 

@@ -18,7 +18,7 @@ import numpy as np
 from PIL import Image
 
 from . import composite, preprocess
-from .edit import EditError, EditResult, Progress
+from .edit import EditError, EditResult, Progress, generate_patch
 from .facemesh import FaceMesh, FaceNotFound
 from .protocol import EMPTY_MASK, NO_FACE, Box
 from .runtime import CancelToken, Model
@@ -185,12 +185,7 @@ def run_restore(
     noise = np.random.default_rng(seed).standard_normal((res, res), dtype=np.float32)
     tensor = restore_input(rgb.astype(np.float32), hole, prior, known, noise)[None]
     token.check()
-
     report("generate", 0.3)
-    (output,) = model.run({model.card.inputs[0].name: tensor}, cancel=token)
-    token.check()
-
-    report("composite", 0.9)
-    generated = composite.to_crop_pixels(output, crop)
-    patch = composite.paste(image, regenerate, generated, crop.box, bbox, feather)
-    return EditResult(patch, bbox.x, bbox.y, seed)
+    return generate_patch(
+        model, tensor, image, regenerate, crop, bbox, seed, feather, report, token
+    )

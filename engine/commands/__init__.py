@@ -25,6 +25,17 @@ def add_engine_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
+def add_fill_arguments(p: argparse.ArgumentParser) -> None:
+    """--seed and --feather: commands whose generator fills a mask (edit, restore)."""
+    p.add_argument("--seed", type=int, help="noise seed (random when left out)")
+    p.add_argument(
+        "--feather",
+        type=float,
+        default=0.0,
+        help="soften the seam over this many pixels inside the mask (%(default)s)",
+    )
+
+
 def answering_engine(endpoint: str) -> tuple[Client, dict] | None:
     """A connected client and the engine's hello, or None when nobody answers in a second
     (the command then runs in process). The caller closes the client."""

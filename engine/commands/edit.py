@@ -13,7 +13,7 @@ from ..edit import EditError, EditResult, apply_patch, run_edit
 from ..images import ImageFileError, has_alpha, load_inputs, save_image
 from ..preprocess import EditInputs, mask_bbox
 from ..runtime import ModelError, load_generator
-from . import add_engine_arguments, answering_engine, cut, remote_result
+from . import add_engine_arguments, add_fill_arguments, answering_engine, cut, remote_result
 
 HELP = "edit an image file: regenerate the masked area following a sketch and colours"
 
@@ -27,13 +27,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--sketch", help="pen lines: dark on white, or strokes on a transparent layer")
     p.add_argument("--color", help="colour dabs on a transparent layer")
-    p.add_argument("--seed", type=int, help="noise seed (random when left out)")
-    p.add_argument(
-        "--feather",
-        type=float,
-        default=0.0,
-        help="soften the seam over this many pixels inside the mask (%(default)s)",
-    )
+    add_fill_arguments(p)
     p.add_argument("-o", "--output", required=True, help="where to write the edited image")
     add_engine_arguments(p)
     p.add_argument("--model", help="model folder or name for in-process runs")

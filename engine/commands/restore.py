@@ -16,7 +16,7 @@ from ..images import ImageFileError, has_alpha, load_layer, load_rgba, save_imag
 from ..preprocess import MASK_THRESHOLD, mask_bbox
 from ..restore import BASELINES, DEFAULT_RESTORE_MODEL, run_restore
 from ..runtime import ModelError, load_model
-from . import add_engine_arguments, answering_engine, cut, remote_result
+from . import add_engine_arguments, add_fill_arguments, answering_engine, cut, remote_result
 
 HELP = "remove an occluder from a face given only its mask (face-structure prior)"
 
@@ -29,13 +29,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="what hides the face: white on black, or paint on a transparent layer",
     )
     p.add_argument("-o", "--output", required=True, help="where to write the restored image")
-    p.add_argument("--seed", type=int, help="noise seed (random when left out)")
-    p.add_argument(
-        "--feather",
-        type=float,
-        default=0.0,
-        help="soften the seam over this many pixels inside the mask (%(default)s)",
-    )
+    add_fill_arguments(p)
     p.add_argument(
         "--method",
         choices=BASELINES,

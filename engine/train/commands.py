@@ -1,5 +1,5 @@
 """The command-line side the small networks' commands share (train-tone, train-composite,
-export-tone, export-composite): argument checks, starting a trainer, export arguments and
+train-restore and their exports): argument checks, starting a trainer, export arguments and
 the export run wrapper. No torch here: the CLI imports this to build its parser."""
 
 from __future__ import annotations
@@ -11,6 +11,21 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+DEFAULT_NOTE = (
+    "face photos under non-commercial or unclear licences (see ../shared/data/faces "
+    "MANIFEST.tsv): non-commercial research use only"
+)
+
+
+def add_loop_arguments(p: argparse.ArgumentParser, checkpoint: str, log_every: int) -> None:
+    """The step loop's own options (train/step_loop.py), after the network's."""
+    p.add_argument("--resume", action="store_true", help=f"continue from RUN/{checkpoint}")
+    p.add_argument("--time-limit", type=float, default=None, metavar="MINUTES")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--log-every", type=int, default=log_every)
+    p.add_argument("--save-every", type=float, default=5.0, metavar="MINUTES")
+    p.add_argument("--data-note", default=DEFAULT_NOTE, help="licence note for the model card")
 
 
 def add_export_arguments(p: argparse.ArgumentParser, trained_by: str, name: str) -> None:

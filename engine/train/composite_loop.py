@@ -17,8 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from .commands import check_training_args, run_trainer
-from .tone_loop import DEFAULT_NOTE
+from .commands import add_loop_arguments, check_training_args, run_trainer
 
 HELP = "train the composite network on a folder of face photos (self-supervised)"
 CHECKPOINT = "composite.pt"
@@ -38,12 +37,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--seam-weight", type=float, default=0.0, help="extra gradient weight along the mask edge"
     )
-    p.add_argument("--resume", action="store_true", help="continue from RUN/composite.pt")
-    p.add_argument("--time-limit", type=float, default=None, metavar="MINUTES")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--log-every", type=int, default=50)
-    p.add_argument("--save-every", type=float, default=5.0, metavar="MINUTES")
-    p.add_argument("--data-note", default=DEFAULT_NOTE, help="licence note for the model card")
+    add_loop_arguments(p, CHECKPOINT, log_every=50)
 
 
 def run(args: argparse.Namespace) -> int:

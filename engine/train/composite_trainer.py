@@ -13,7 +13,7 @@ from ..images import save_image
 from .composite_data import CompositeData
 from .composite_loop import CHECKPOINT, FORMAT
 from .composite_model import CompositeNet, compose
-from .step_loop import StepLoop
+from .step_loop import StepLoop, read_checkpoint
 
 LOSSES = ("l1", "gradient", "source_l1")
 SAMPLE_ROWS = 6
@@ -21,10 +21,7 @@ SAMPLE_ROWS = 6
 
 def load_checkpoint(path: Path) -> dict:
     """RUN/composite.pt as written by the trainer; ValueError for anything else."""
-    saved = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(saved, dict) or saved.get("format") != FORMAT:
-        raise ValueError(f"{path} is not a checkpoint written by `sketchfill train-composite`")
-    return saved
+    return read_checkpoint(path, FORMAT, "train-composite")
 
 
 def seam_band(mask: torch.Tensor, radius: int) -> torch.Tensor:
@@ -50,6 +47,7 @@ def composite_loss(out, truth, mask, weights: dict[str, float]):
 class CompositeTrainer(StepLoop):
     FORMAT = FORMAT
     LOSSES = LOSSES
+    PARTS = ("net", "opt")
 
     def __init__(self, args: argparse.Namespace, started: float):
         super().__init__(args, started)
@@ -77,11 +75,7 @@ class CompositeTrainer(StepLoop):
             "data_note": args.data_note,
         }
         if saved is not None:
-            self.net.load_state_dict(saved["net"])
-            self.opt.load_state_dict(saved["opt"])
-            for group in self.opt.param_groups:  # --lr counts on resume too
-                group["lr"] = args.lr
-            self.resumed(saved)
+            self.resume(saved, args.lr)
 
     def _train_step(self, batch: dict[str, np.ndarray]) -> list[float]:
         target, source, mask, truth = (
@@ -95,9 +89,6 @@ class CompositeTrainer(StepLoop):
         with torch.no_grad():
             before = (source - truth).abs().mean()
         return [l1.item(), gradient.item(), before.item()]
-
-    def _state(self) -> dict:
-        return {"net": self.net.state_dict(), "opt": self.opt.state_dict()}
 
     @torch.no_grad()
     def _samples(self) -> Path:

@@ -20,8 +20,7 @@ import sys
 import time
 from pathlib import Path
 
-from .commands import check_training_args, run_trainer
-from .tone_loop import DEFAULT_NOTE
+from .commands import add_loop_arguments, check_training_args, run_trainer
 
 HELP = "train the restore generator on a folder of face photos (occluder masks, UV prior)"
 CHECKPOINT = "restore.pt"
@@ -42,12 +41,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--lr", type=float, default=1e-4)
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    p.add_argument("--resume", action="store_true", help="continue from RUN/restore.pt")
-    p.add_argument("--time-limit", type=float, default=None, metavar="MINUTES")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--log-every", type=int, default=25)
-    p.add_argument("--save-every", type=float, default=5.0, metavar="MINUTES")
-    p.add_argument("--data-note", default=DEFAULT_NOTE, help="licence note for the model card")
+    add_loop_arguments(p, CHECKPOINT, log_every=25)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -15,7 +15,7 @@ from .losses import LossWeights, VGGFeatures, generator_losses
 from .model import Generator, generator_from_onnx
 from .restore_data import RestoreData
 from .restore_loop import CHECKPOINT, FORMAT
-from .step_loop import StepLoop
+from .step_loop import StepLoop, read_checkpoint
 from .weights import vgg_pool3_arrays
 
 LOSSES = ("l1", "perceptual", "style", "tv", "hole_l1")
@@ -24,10 +24,7 @@ SAMPLE_ROWS = 6
 
 def load_checkpoint(path: Path) -> dict:
     """RUN/restore.pt as written by the trainer; ValueError for anything else."""
-    saved = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(saved, dict) or saved.get("format") != FORMAT:
-        raise ValueError(f"{path} is not a checkpoint written by `sketchfill train-restore`")
-    return saved
+    return read_checkpoint(path, FORMAT, "train-restore")
 
 
 def initial_generator(init: str) -> Generator:
@@ -47,6 +44,7 @@ def initial_generator(init: str) -> Generator:
 class RestoreTrainer(StepLoop):
     FORMAT = FORMAT
     LOSSES = LOSSES
+    PARTS = ("net", "opt")
 
     def __init__(self, args: argparse.Namespace, started: float):
         super().__init__(args, started)
@@ -81,11 +79,7 @@ class RestoreTrainer(StepLoop):
             "data_note": args.data_note,
         }
         if saved is not None:
-            self.net.load_state_dict(saved["net"])
-            self.opt.load_state_dict(saved["opt"])
-            for group in self.opt.param_groups:  # --lr counts on resume too
-                group["lr"] = args.lr
-            self.resumed(saved)
+            self.resume(saved, args.lr)
 
     def _train_step(self, batch: dict[str, np.ndarray]) -> list[float]:
         x, target, mask = (torch.from_numpy(batch[k]) for k in ("input", "target", "mask"))
@@ -97,9 +91,6 @@ class RestoreTrainer(StepLoop):
         with torch.no_grad():
             hole = ((out - target).abs() * mask).sum() / (3 * mask.sum()).clamp(min=1)
         return [terms[k].item() for k in LOSSES[:4]] + [hole.item()]
-
-    def _state(self) -> dict:
-        return {"net": self.net.state_dict(), "opt": self.opt.state_dict()}
 
     @torch.no_grad()
     def _samples(self) -> Path:

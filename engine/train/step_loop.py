@@ -14,12 +14,25 @@ import numpy as np
 from .trainer import format_seconds, save_atomic
 
 
+def read_checkpoint(path: Path, fmt: str, command: str) -> dict:
+    """A checkpoint of format `fmt` as written by `sketchfill COMMAND`; ValueError for
+    anything else."""
+    import torch
+
+    saved = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(saved, dict) or saved.get("format") != fmt:
+        raise ValueError(f"{path} is not a checkpoint written by `sketchfill {command}`")
+    return saved
+
+
 class StepLoop:
     """Subclasses set `path`, `data` (with `paths` and `batch(size, seed, step)`), `res`,
-    `config`, `FORMAT`, `LOSSES`, and implement `_train_step`, `_state` and `_samples`."""
+    `config`, `FORMAT`, `LOSSES`, `PARTS` (the attributes holding the networks and
+    optimisers a checkpoint keeps) and implement `_train_step` and `_samples`."""
 
     FORMAT: str
     LOSSES: tuple[str, ...]
+    PARTS: tuple[str, ...]
     path: Path
     res: int
     config: dict[str, Any]
@@ -32,7 +45,16 @@ class StepLoop:
     def request_stop(self) -> None:
         self.stop_requested = True
 
-    def resumed(self, saved: dict) -> None:
+    def resume(self, saved: dict, lr: float) -> None:
+        """Every part from the checkpoint, and where it stopped; --lr counts on resume too."""
+        import torch
+
+        for name in self.PARTS:
+            part = getattr(self, name)
+            part.load_state_dict(saved[name])
+            if isinstance(part, torch.optim.Optimizer):
+                for group in part.param_groups:
+                    group["lr"] = lr
         self.step, self.seconds = saved["step"], saved["seconds"]
         print(f"resumed {self.path} at step {self.step}")
 
@@ -65,8 +87,7 @@ class StepLoop:
         raise NotImplementedError
 
     def _state(self) -> dict[str, Any]:
-        """The networks' and optimisers' state dicts, by name."""
-        raise NotImplementedError
+        return {name: getattr(self, name).state_dict() for name in self.PARTS}
 
     def _samples(self) -> Path:
         raise NotImplementedError

@@ -17,16 +17,12 @@ import sys
 import time
 from pathlib import Path
 
-from .commands import check_training_args, run_trainer
+from .commands import add_loop_arguments, check_training_args, run_trainer
 
 HELP = "train the auto tone network on folders of photos (no pairs needed)"
 CHECKPOINT = "tone.pt"
 FORMAT = "sketchfill-tone/1"
 DEFAULT_WEIGHTS = {"color": 1.0, "natural": 0.05, "artifact": 0.5}
-DEFAULT_NOTE = (
-    "face photos under non-commercial or unclear licences (see ../shared/data/faces "
-    "MANIFEST.tsv): non-commercial research use only"
-)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -45,12 +41,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         metavar="K=V,...",
         help=f"override loss weights (defaults {DEFAULT_WEIGHTS})",
     )
-    p.add_argument("--resume", action="store_true", help="continue from RUN/tone.pt")
-    p.add_argument("--time-limit", type=float, default=None, metavar="MINUTES")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--log-every", type=int, default=50)
-    p.add_argument("--save-every", type=float, default=5.0, metavar="MINUTES")
-    p.add_argument("--data-note", default=DEFAULT_NOTE, help="licence note for the model card")
+    add_loop_arguments(p, CHECKPOINT, log_every=50)
 
 
 def parse_weights(text: str) -> dict[str, float]:

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from ..images import save_image
-from .step_loop import StepLoop
+from .step_loop import StepLoop, read_checkpoint
 from .tone_data import ToneData
 from .tone_loop import CHECKPOINT, FORMAT
 from .tone_model import Critic, Inverse, ToneNet, apply_tone
@@ -21,15 +21,13 @@ SAMPLE_ROWS = 6
 
 def load_checkpoint(path: Path) -> dict:
     """RUN/tone.pt as written by the trainer; ValueError for anything else."""
-    saved = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(saved, dict) or saved.get("format") != FORMAT:
-        raise ValueError(f"{path} is not a tone checkpoint written by `sketchfill train-tone`")
-    return saved
+    return read_checkpoint(path, FORMAT, "train-tone")
 
 
 class ToneTrainer(StepLoop):
     FORMAT = FORMAT
     LOSSES = LOSSES
+    PARTS = ("tone", "inverse", "critic", "opt_g", "opt_c", "opt_d")
 
     def __init__(self, args: argparse.Namespace, weights: dict[str, float], started: float):
         super().__init__(args, started)
@@ -56,12 +54,7 @@ class ToneTrainer(StepLoop):
             "data_note": args.data_note,
         }
         if saved is not None:
-            for name in ("tone", "inverse", "critic", "opt_g", "opt_c", "opt_d"):
-                getattr(self, name).load_state_dict(saved[name])
-            for opt in (self.opt_g, self.opt_c, self.opt_d):
-                for group in opt.param_groups:  # --lr counts on resume too
-                    group["lr"] = args.lr
-            self.resumed(saved)
+            self.resume(saved, args.lr)
 
     def _train_step(self, batch) -> list[float]:
         w = self.weights
@@ -95,10 +88,6 @@ class ToneTrainer(StepLoop):
         total.backward()
         self.opt_g.step()
         return [t.item() for t in (color, natural, artifact, c_loss, d_loss)]
-
-    def _state(self) -> dict:
-        names = ("tone", "inverse", "critic", "opt_g", "opt_c", "opt_d")
-        return {n: getattr(self, n).state_dict() for n in names}
 
     @torch.no_grad()
     def _samples(self) -> Path:
