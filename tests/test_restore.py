@@ -256,3 +256,35 @@ def test_convert_facemesh_makes_the_shipped_onnx_files(tmp_path):
     assert done.returncode == 0, done.stderr
     for name in ("face_detection.onnx", "face_landmark.onnx"):
         assert (tmp_path / name).read_bytes() == (restore.FACEMESH_DIR / name).read_bytes()
+
+
+def test_restore_runs_without_opencv_or_torch(restore_models):
+    """The installed engine has numpy, Pillow, onnxruntime and pyzmq only: face mesh, prior
+    and generator run with those; the OpenCV baselines say what they need."""
+    code = (
+        "import sys\n"
+        "class Block:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] in ('cv2', 'torch', 'skimage', 'scipy'):\n"
+        "            raise ImportError('blocked')\n"
+        "sys.meta_path.insert(0, Block())\n"
+        "import numpy as np\n"
+        "from PIL import Image\n"
+        "import sketchfill.commands.restore\n"
+        "from sketchfill import restore\n"
+        "from sketchfill.edit import EditError\n"
+        "from sketchfill.runtime import load_model\n"
+        f"image = np.asarray(Image.open({str(PORTRAIT)!r}).convert('RGBA'))\n"
+        "mask = np.zeros(image.shape[:2], np.uint8)\n"
+        "mask[100:150, 190:220] = 255\n"
+        f"model = load_model({str(restore_models / 'sketchfill-restore')!r}, task='restore')\n"
+        "print(restore.run_restore(model, image, mask, 1).box)\n"
+        "try:\n"
+        "    restore.run_restore(None, image, mask, method='telea')\n"
+        "except EditError as exc:\n"
+        "    print(exc.message)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "Box(x=190, y=100, width=30, height=50)" in done.stdout
+    assert "need OpenCV" in done.stdout
