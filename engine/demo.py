@@ -228,19 +228,18 @@ def run_composite_demo(args: argparse.Namespace) -> int:
 
 
 def hand_over_face(rgba: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The portrait with a hand over the image-left side of the face (cheek, eye and brow),
-    and that hand's mask (0/255): what a user would erase before restoring."""
+    """The portrait with a hand on the image-left cheek, two fingers across the eye, and
+    that hand's mask (0/255): what a user marks before restoring."""
     h, w = rgba.shape[:2]
     mask = Image.new("L", (w, h), 0)
     draw = ImageDraw.Draw(mask)
-    draw.ellipse((168, 118, 222, 178), fill=255)  # palm, on the cheek
-    for x0, y0, x1, y1 in ((176, 70, 190, 130), (190, 64, 204, 128), (204, 70, 218, 130)):
-        draw.rounded_rectangle((x0, y0, x1, y1), radius=7, fill=255)  # fingers over the eye
-    draw.rounded_rectangle((214, 120, 228, 160), radius=7, fill=255)  # thumb
+    draw.ellipse((184, 120, 222, 162), fill=255)  # palm, on the cheek
+    for x0, y0, x1, y1 in ((188, 88, 199, 132), (200, 86, 211, 130)):
+        draw.rounded_rectangle((x0, y0, x1, y1), radius=5, fill=255)  # fingers over the eye
     hidden = np.asarray(mask)
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
-    skin = np.stack([200 - 0.3 * (yy - 60), 150 - 0.35 * (yy - 60), 120 + 0 * xx], -1)
-    shade = 1.0 - 0.25 * np.clip((xx - 170) / 60, 0, 1)[..., None]
+    skin = np.stack([205 - 0.3 * (yy - 90), 160 - 0.35 * (yy - 90), 130 + 0 * xx], -1)
+    shade = 1.0 - 0.25 * np.clip((xx - 184) / 40, 0, 1)[..., None]
     out = rgba.copy()
     on = hidden >= 128
     out[on, :3] = np.clip(skin * shade, 0, 255).astype(np.uint8)[on]

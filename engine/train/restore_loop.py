@@ -40,6 +40,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--steps", type=int, default=3000, help="total optimiser steps")
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--lr", type=float, default=1e-4)
+    p.add_argument(
+        "--loss-weights",
+        default="",
+        metavar="K=V,...",
+        help="override loss weights, e.g. style=0 (defaults: losses.LossWeights, adv=0)",
+    )
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     add_loop_arguments(p, CHECKPOINT, log_every=25)
 

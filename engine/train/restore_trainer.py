@@ -61,7 +61,7 @@ class RestoreTrainer(StepLoop):
         else:
             self.net = initial_generator(args.init)
         self.net.train()
-        self.weights = LossWeights(adv=0.0)
+        self.weights = LossWeights.parse(",".join(filter(None, ["adv=0", args.loss_weights])))
         self.vgg = VGGFeatures(vgg_pool3_arrays())
         self.opt = torch.optim.Adam(self.net.parameters(), args.lr, betas=(0.5, 0.999))
         self.config = {
