@@ -104,7 +104,7 @@ def export(args: argparse.Namespace) -> Path:
                 "glasses 15 %, hair strands 12 %, text 13 %",
                 **({"schedule": args.schedule} if args.schedule else {}),
             },
-            metrics=card_metrics(args.metrics) if args.metrics else {},
+            metrics=restore_metrics(args.metrics) if args.metrics else {},
             extra={
                 "architecture": f"SC-FEGAN gated-convolution U-Net, width {config['width']}, "
                 "the edit generator's network with the prior in the guides' channels",
@@ -119,3 +119,11 @@ def export(args: argparse.Namespace) -> Path:
         )
         card.save(staging)
     return Path(args.out) / args.name
+
+
+def restore_metrics(path: Path) -> dict:
+    """The evaluation summary for the card, with the per-group tables (side, other)."""
+    import json
+
+    found = json.loads(path.read_text(encoding="utf-8"))
+    return {**card_metrics(path), "groups": found["groups"], "masks": found["masks"]}
