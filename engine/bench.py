@@ -371,7 +371,7 @@ def restore_speed(model: Model, endpoint: str, canvases, repeat: int) -> dict[st
             fns: dict[str, Callable[[], object]] = {
                 "network": lambda i=image, m=hidden: run_restore(model, i, m, 1),
                 "engine": lambda request=request: client.edit(request, timeout=300),
-                "face mesh": lambda i=image: face_finder().landmarks(i[..., :3]),
+                "face mesh": lambda i=image: face_finder().landmarks(i),
             }
             for name in RESTORE_BASELINES:
                 fns[name] = lambda i=image, m=hidden, n=name: run_restore(None, i, m, method=n)

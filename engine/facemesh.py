@@ -87,9 +87,18 @@ def _iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
 def _warp(rgb: np.ndarray, affine: np.ndarray, out: int) -> np.ndarray:
     """The `out`-sized crop given by a picture->crop affine (bilinear, black outside)."""
     inv = np.linalg.inv(np.vstack([affine, [0, 0, 1]]))[:2]
-    img = Image.fromarray(np.ascontiguousarray(rgb[..., :3]))
+    img = as_image(rgb)
     crop = img.transform((out, out), Image.Transform.AFFINE, inv.ravel(), Image.BILINEAR)
-    return np.asarray(crop, np.float32)
+    return np.asarray(crop, np.float32)[..., :3]
+
+
+def as_image(pixels: np.ndarray) -> Image.Image:
+    """A PIL view of an RGB or RGBA uint8 picture; contiguous RGBA is shared, not copied (a
+    50 MP photo would cost a 150 MB copy for two small crops)."""
+    if pixels.ndim == 3 and pixels.shape[2] == 4 and pixels.flags.c_contiguous:
+        h, w = pixels.shape[:2]
+        return Image.frombuffer("RGBA", (w, h), pixels, "raw", "RGBA", 0, 1)
+    return Image.fromarray(np.ascontiguousarray(pixels[..., :3]))
 
 
 class FaceMesh:
@@ -156,10 +165,10 @@ class FaceMesh:
     def landmarks(
         self, rgb: np.ndarray, near: tuple[float, float, float, float] | None = None
     ) -> FaceLandmarks:
-        """The mesh of the face nearest `near` (a box x0 y0 x1 y1, e.g. the occluder's),
+        """The mesh of the face in `rgb` (RGB or RGBA uint8) nearest `near` (a box x0 y0 x1
+        y1, e.g. the occluder's),
         else of the most confident face; FaceNotFound when there is none. A face too small
         to be seen in the whole picture is looked for again around `near`."""
-        rgb = np.ascontiguousarray(rgb[..., :3])
         faces = self.detect(rgb)
         if not faces and near is not None:
             cx, cy = (near[0] + near[2]) / 2, (near[1] + near[3]) / 2

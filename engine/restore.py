@@ -162,7 +162,7 @@ def run_restore(
     if landmarks is None:
         try:
             near = (bbox.x, bbox.y, bbox.x1, bbox.y1)
-            landmarks = face_finder().landmarks(image[..., :3], near).points
+            landmarks = face_finder().landmarks(image, near).points
         except FaceNotFound as exc:
             raise EditError(NO_FACE, str(exc)) from None
     token.check()

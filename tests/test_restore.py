@@ -66,6 +66,8 @@ def restore_models(tmp_path_factory) -> Path:
 
 def test_face_mesh_finds_the_portrait_face():
     found = FaceMesh(restore.FACEMESH_DIR).landmarks(portrait())
+    rgb = FaceMesh(restore.FACEMESH_DIR).landmarks(np.ascontiguousarray(portrait()[..., :3]))
+    assert np.array_equal(found.points, rgb.points)  # RGBA is read in place, same answer
     lo, hi = found.points[:, :2].min(0), found.points[:, :2].max(0)
     assert found.presence > 0.9
     assert (
