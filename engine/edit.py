@@ -13,7 +13,7 @@ import numpy as np
 
 from . import composite, preprocess
 from .preprocess import EditInputs
-from .protocol import EMPTY_MASK, Box
+from .protocol import BAD_REQUEST, EMPTY_MASK, Box
 from .runtime import CancelToken, Model
 
 __all__ = ["EditError", "EditInputs", "EditResult", "apply_patch", "run_edit"]
@@ -28,6 +28,18 @@ class EditError(Exception):
         super().__init__(message)
         self.code = code
         self.message = message
+
+
+def opencv(baselines: str):
+    """OpenCV for the classic baselines (the `train` extra): the engine itself never needs
+    it, so a missing one is an EditError that says what to install."""
+    try:
+        import cv2
+    except ImportError:
+        raise EditError(
+            BAD_REQUEST, f"the {baselines} baselines need OpenCV: pip install 'sketchfill[train]'"
+        ) from None
+    return cv2
 
 
 @dataclass

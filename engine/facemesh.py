@@ -107,9 +107,10 @@ class FaceMesh:
     def __init__(self, folder: str | os.PathLike[str], threads: int = 1):
         import onnxruntime as ort
 
+        from .runtime import session_options
+
         folder = Path(folder)
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads
+        opts = session_options(threads)
         cpu = ["CPUExecutionProvider"]
         self.detector = ort.InferenceSession(str(folder / DETECTOR_FILE), opts, providers=cpu)
         self.mesh = ort.InferenceSession(str(folder / MESH_FILE), opts, providers=cpu)

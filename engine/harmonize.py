@@ -17,9 +17,9 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from .edit import EditError, EditResult, Progress
+from .edit import EditError, EditResult, Progress, opencv
 from .preprocess import Crop, mask_bbox, plan_crop, square_crop
-from .protocol import BAD_REQUEST, EMPTY_MASK, Box
+from .protocol import EMPTY_MASK, Box
 from .runtime import CancelToken, Model
 from .tone import STRIP_ROWS, spread_grid
 
@@ -41,21 +41,10 @@ def alpha_paste(target: np.ndarray, source: np.ndarray, mask: np.ndarray) -> np.
     return np.clip(w * source + (1 - w) * target + 0.5, 0, 255).astype(np.uint8)
 
 
-def _opencv():
-    try:
-        import cv2
-    except ImportError:
-        raise EditError(
-            BAD_REQUEST,
-            "the Poisson and Reinhard baselines need OpenCV: pip install 'sketchfill[train]'",
-        ) from None
-    return cv2
-
-
 def poisson_blend(target: np.ndarray, source: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """Baseline 2: gradient-domain blending (OpenCV seamlessClone, normal clone) of the
     source inside the mask into the target, in place (uint8 RGB)."""
-    cv2 = _opencv()
+    cv2 = opencv("Poisson and Reinhard")
     hard = (mask >= 128).astype(np.uint8) * 255
     box = mask_bbox(hard > 0)
     if box is None:
@@ -76,7 +65,7 @@ def reinhard_transfer(
 ) -> np.ndarray:
     """rgb with its CIELAB mean and deviation under `where` matched to the reference's
     under `where_ref` (Reinhard et al. 2001). Float32 RGB in [0, 255]."""
-    cv2 = _opencv()
+    cv2 = opencv("Poisson and Reinhard")
     lab = cv2.cvtColor(rgb.astype(np.float32) / 255.0, cv2.COLOR_RGB2LAB)
     ref = cv2.cvtColor(reference.astype(np.float32) / 255.0, cv2.COLOR_RGB2LAB)
     got, want = lab[where], ref[where_ref]

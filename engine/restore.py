@@ -18,7 +18,7 @@ import numpy as np
 from PIL import Image
 
 from . import composite, preprocess
-from .edit import EditError, EditResult, Progress, generate_patch
+from .edit import EditError, EditResult, Progress, generate_patch, opencv
 from .facemesh import FaceMesh, FaceNotFound
 from .protocol import EMPTY_MASK, NO_FACE, Box
 from .runtime import CancelToken, Model
@@ -107,21 +107,9 @@ def _union(a: Box, b: Box) -> Box:
     return Box(x0, y0, max(a.x1, b.x1) - x0, max(a.y1, b.y1) - y0)
 
 
-def _opencv():
-    try:
-        import cv2
-    except ImportError:
-        raise EditError(
-            "bad_request",
-            "the Telea and Navier-Stokes baselines need OpenCV "
-            "(pip install opencv-python-headless)",
-        ) from None
-    return cv2
-
-
 def inpaint_baseline(rgb: np.ndarray, hole: np.ndarray, method: str) -> np.ndarray:
     """OpenCV's Telea or Navier-Stokes inpainting of `hole` (uint8 RGB in and out)."""
-    cv2 = _opencv()
+    cv2 = opencv("Telea and Navier-Stokes")
     flag = cv2.INPAINT_TELEA if method == "telea" else cv2.INPAINT_NS
     return cv2.inpaint(np.ascontiguousarray(rgb), hole.astype(np.uint8), INPAINT_RADIUS, flag)
 

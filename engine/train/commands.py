@@ -8,6 +8,7 @@ import argparse
 import json
 import signal
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -66,11 +67,19 @@ def check_training_args(args: argparse.Namespace, min_res: int) -> str | None:
     return None
 
 
-def run_trainer(make_trainer: Callable[[], Any]) -> int:
-    """Build the trainer (ValueError: no photos, a checkpoint of another run), let SIGTERM
-    stop it cleanly with a checkpoint, and train."""
+def run_trainer(
+    args: argparse.Namespace, min_res: int, make_trainer: Callable[[float], Any]
+) -> int:
+    """Check --res and --data, build the trainer from the start time (ValueError: no
+    photos, a checkpoint of another run), let SIGTERM stop it cleanly with a checkpoint,
+    and train."""
+    started = time.monotonic()
+    problem = check_training_args(args, min_res)
+    if problem:
+        print(problem, file=sys.stderr)
+        return 2
     try:
-        trainer = make_trainer()
+        trainer = make_trainer(started)
     except ValueError as exc:
         print(exc, file=sys.stderr)
         return 2

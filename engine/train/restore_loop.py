@@ -17,10 +17,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
-from .commands import add_loop_arguments, check_training_args, run_trainer
+from .commands import add_loop_arguments, run_trainer
 
 HELP = "train the restore generator on a folder of face photos (occluder masks, UV prior)"
 CHECKPOINT = "restore.pt"
@@ -51,14 +50,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    started = time.monotonic()
-    problem = check_training_args(args, min_res=64)
-    if problem:
-        print(problem, file=sys.stderr)
-        return 2
     from .restore_trainer import RestoreTrainer
 
-    return run_trainer(lambda: RestoreTrainer(args, started))
+    return run_trainer(args, 64, lambda started: RestoreTrainer(args, started))
 
 
 if __name__ == "__main__":

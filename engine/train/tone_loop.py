@@ -14,10 +14,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
-from .commands import add_loop_arguments, check_training_args, run_trainer
+from .commands import add_loop_arguments, run_trainer
 
 HELP = "train the auto tone network on folders of photos (no pairs needed)"
 CHECKPOINT = "tone.pt"
@@ -55,19 +54,14 @@ def parse_weights(text: str) -> dict[str, float]:
 
 
 def run(args: argparse.Namespace) -> int:
-    started = time.monotonic()
     try:
         weights = parse_weights(args.loss_weights)
     except ValueError as exc:
         print(exc, file=sys.stderr)
         return 2
-    problem = check_training_args(args, min_res=32)
-    if problem:
-        print(problem, file=sys.stderr)
-        return 2
     from .tone_trainer import ToneTrainer
 
-    return run_trainer(lambda: ToneTrainer(args, weights, started))
+    return run_trainer(args, 32, lambda started: ToneTrainer(args, weights, started))
 
 
 if __name__ == "__main__":
