@@ -14,7 +14,7 @@ $ErrorActionPreference = 'Stop'
 Set-StrictMode -Version 3
 
 $Repo = Split-Path -Parent $PSScriptRoot
-# The same folder as sketchfill.runtime.user_data_dir(), where the engine looks for models.
+# The same folder as sketchfill.pipeline.runtime.user_data_dir(), where the engine looks for models.
 $LocalAppData = if ($env:LOCALAPPDATA) { $env:LOCALAPPDATA } else { Join-Path $HOME 'AppData\Local' }
 $Data = Join-Path $LocalAppData 'SketchFill'
 $Venv = Join-Path $Data 'venv'

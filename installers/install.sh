@@ -14,7 +14,7 @@ set -euo pipefail
 
 HERE="$(cd "$(dirname "$0")" && pwd)"
 REPO="$(dirname "$HERE")"
-# The same folder as sketchfill.runtime.user_data_dir(), where the engine looks for models.
+# The same folder as sketchfill.pipeline.runtime.user_data_dir(), where the engine looks for models.
 if [ "$(uname -s)" = Darwin ]; then
     DATA="$HOME/Library/Application Support/SketchFill"
 else

@@ -15,7 +15,7 @@ import pytest
 import zmq
 from onnx_fixtures import build_model
 from sketchfill import install
-from sketchfill.server import Engine, ServeConfig
+from sketchfill.serve.server import Engine, ServeConfig
 
 REPO = Path(__file__).resolve().parents[1]
 PYZMQ_WHEELS = Path(

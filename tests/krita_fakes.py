@@ -18,7 +18,7 @@ import sys
 import types
 from itertools import count
 
-from sketchfill.plugins import stage_krita
+from sketchfill.install.plugins import stage_krita
 
 W, H = 64, 48  # every fake document's canvas
 PACKAGE = "sketchfill_krita_under_test"  # the engine is `sketchfill` too: stage it aside

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
-from sketchfill.modelcard import ONNX_FILE, ModelCard, sha256_file
+from sketchfill.pipeline.modelcard import ONNX_FILE, ModelCard, sha256_file
 
 
 def build_model(folder: Path, resolution: int = 64, slow_convs: int = 0, name: str = "echo"):

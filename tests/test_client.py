@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 import zmq
-from sketchfill import client as client_module
-from sketchfill.client import Client, ClientConfig, EngineError, connect, is_local
+from sketchfill.wire import client as client_module
+from sketchfill.wire.client import Client, ClientConfig, EngineError, connect, is_local
 
-ENGINE = Path(__file__).resolve().parents[1] / "engine"
+WIRE = Path(__file__).resolve().parents[1] / "engine" / "wire"
 
 
 def vendored_client(folder: Path) -> Path:
@@ -26,7 +26,7 @@ def vendored_client(folder: Path) -> Path:
     pkg.mkdir(parents=True)
     (pkg / "__init__.py").write_text("")
     for name in ("client.py", "protocol.py"):
-        shutil.copy(ENGINE / name, pkg / name)
+        shutil.copy(WIRE / name, pkg / name)
     return folder
 
 

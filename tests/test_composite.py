@@ -15,15 +15,16 @@ import pytest
 import torch
 from conftest import face_like, running_engine
 from PIL import Image
-from sketchfill import harmonize, protocol
-from sketchfill.client import Client, CompositeRequest, EditRequest, edit_region
-from sketchfill.edit import EditError, apply_patch
-from sketchfill.modelcard import ModelCard, ModelCardError
-from sketchfill.preprocess import mask_bbox
-from sketchfill.protocol import Box
-from sketchfill.runtime import ModelError, load_model
-from sketchfill.train.composite_data import make_scene
-from sketchfill.train.composite_model import CompositeNet, compose
+from sketchfill.pipeline.modelcard import ModelCard, ModelCardError
+from sketchfill.pipeline.preprocess import mask_bbox
+from sketchfill.pipeline.runtime import ModelError, load_model
+from sketchfill.tools.composite import infer as harmonize
+from sketchfill.tools.composite.data import make_scene
+from sketchfill.tools.composite.model import CompositeNet, compose
+from sketchfill.tools.edit.infer import EditError, apply_patch
+from sketchfill.wire import protocol
+from sketchfill.wire.client import Client, CompositeRequest, EditRequest, edit_region
+from sketchfill.wire.protocol import Box
 
 CLI = [sys.executable, "-m", "sketchfill.cli"]
 
@@ -254,8 +255,9 @@ def test_the_engine_serves_without_opencv():
         "        if name.split('.')[0] in ('cv2', 'torch', 'skimage'):\n"
         "            raise ImportError('blocked')\n"
         "sys.meta_path.insert(0, Block())\n"
-        "import sketchfill.server, sketchfill.commands.serve, sketchfill.commands.composite\n"
-        "from sketchfill import harmonize\n"
+        "import sketchfill.serve.server, sketchfill.commands.serve\n"
+        "import sketchfill.tools.composite.commands\n"
+        "from sketchfill.tools.composite import infer as harmonize\n"
         "try:\n"
         "    harmonize.poisson_blend(None, None, None)\n"
         "except harmonize.EditError as exc:\n"

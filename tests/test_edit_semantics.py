@@ -6,12 +6,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from conftest import face_like
-from sketchfill import preprocess
-from sketchfill.composite import feather_weights
-from sketchfill.edit import EditError, EditInputs, apply_patch, run_edit
-from sketchfill.modelcard import INPUT_CHANNELS
-from sketchfill.protocol import Box, context_box
-from sketchfill.runtime import load_generator
+from sketchfill.pipeline import preprocess
+from sketchfill.pipeline.modelcard import INPUT_CHANNELS
+from sketchfill.pipeline.pasteback import feather_weights
+from sketchfill.pipeline.runtime import load_generator
+from sketchfill.tools.edit.infer import EditError, EditInputs, apply_patch, run_edit
+from sketchfill.wire.protocol import Box, context_box
 
 
 @pytest.fixture(scope="module")

@@ -9,8 +9,8 @@ import math
 
 import numpy as np
 from PIL import Image
-from sketchfill import evaluate
-from sketchfill.train.metrics import color_de, masked_psnr, sketch_f1
+from sketchfill.tools.edit import evaluate
+from sketchfill.training.metrics import color_de, masked_psnr, sketch_f1
 from train_helpers import SIZE, cache_dir, small_faces, tiny_model
 
 

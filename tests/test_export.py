@@ -6,9 +6,9 @@ import json
 
 import numpy as np
 import onnx
-from sketchfill import export
-from sketchfill.modelcard import ModelCard, sha256_file
-from sketchfill.runtime import load_generator
+from sketchfill.pipeline.modelcard import ModelCard, sha256_file
+from sketchfill.pipeline.runtime import load_generator
+from sketchfill.tools.edit import export
 from train_helpers import export_args, tiny_model, tiny_run, workdir
 
 

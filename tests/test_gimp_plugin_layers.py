@@ -10,7 +10,7 @@ import sys
 from itertools import count
 
 import pytest
-from sketchfill.plugins import stage_gimp
+from sketchfill.install.plugins import stage_gimp
 
 _ids = count(1)
 HELLO = {

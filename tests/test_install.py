@@ -22,9 +22,19 @@ from pathlib import Path
 
 import pytest
 from conftest import checkout_copy, user_env
-from sketchfill import install, plugins
-from sketchfill.client import ClientConfig
-from sketchfill.install import FLATPAK, GIMP, KRITA, NATIVE, SNAP, Platform, Settings, Target
+from sketchfill import install
+from sketchfill.install import (
+    FLATPAK,
+    GIMP,
+    KRITA,
+    NATIVE,
+    SNAP,
+    Platform,
+    Settings,
+    Target,
+    plugins,
+)
+from sketchfill.wire.client import ClientConfig
 
 REPO = Path(__file__).resolve().parents[1]
 HOST_PYTHONS = ("3.10", "3.11", "3.12", "3.13")  # 3.13: served by the abi3 wheel for 3.12

@@ -15,14 +15,15 @@ import pytest
 import torch
 from conftest import running_engine
 from PIL import Image
-from sketchfill import protocol, restore
-from sketchfill.client import Client, RestoreRequest, edit_region
-from sketchfill.edit import EditError, apply_patch
-from sketchfill.facemesh import FaceMesh, FaceNotFound
-from sketchfill.modelcard import RESTORE_CHANNELS, ModelCard, ModelCardError
-from sketchfill.preprocess import mask_bbox
-from sketchfill.runtime import ModelError, load_model
-from sketchfill.uvprior import rasterize_mesh, render_prior
+from sketchfill.pipeline.facemesh import FaceMesh, FaceNotFound
+from sketchfill.pipeline.modelcard import RESTORE_CHANNELS, ModelCard, ModelCardError
+from sketchfill.pipeline.preprocess import mask_bbox
+from sketchfill.pipeline.runtime import ModelError, load_model
+from sketchfill.tools.edit.infer import EditError, apply_patch
+from sketchfill.tools.restore import infer as restore
+from sketchfill.tools.restore.uvprior import rasterize_mesh, render_prior
+from sketchfill.wire import protocol
+from sketchfill.wire.client import Client, RestoreRequest, edit_region
 
 CLI = [sys.executable, "-m", "sketchfill.cli"]
 REPO = Path(__file__).resolve().parents[1]
@@ -272,10 +273,10 @@ def test_restore_runs_without_opencv_or_torch(restore_models):
         "sys.meta_path.insert(0, Block())\n"
         "import numpy as np\n"
         "from PIL import Image\n"
-        "import sketchfill.commands.restore\n"
-        "from sketchfill import restore\n"
-        "from sketchfill.edit import EditError\n"
-        "from sketchfill.runtime import load_model\n"
+        "import sketchfill.tools.restore.commands\n"
+        "from sketchfill.tools.restore import infer as restore\n"
+        "from sketchfill.tools.edit.infer import EditError\n"
+        "from sketchfill.pipeline.runtime import load_model\n"
         f"image = np.asarray(Image.open({str(PORTRAIT)!r}).convert('RGBA'))\n"
         "mask = np.zeros(image.shape[:2], np.uint8)\n"
         "mask[100:150, 190:220] = 255\n"

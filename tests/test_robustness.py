@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import face_like
-from sketchfill.client import ClientConfig, EditRequest, EngineError, connect
-from sketchfill.protocol import Box
+from sketchfill.wire.client import ClientConfig, EditRequest, EngineError, connect
+from sketchfill.wire.protocol import Box
 from test_client import free_port
 
 pytestmark = pytest.mark.slow

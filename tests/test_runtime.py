@@ -8,8 +8,14 @@ import shutil
 import numpy as np
 import pytest
 from onnx_fixtures import build_model
-from sketchfill.modelcard import ModelCard, sha256_file
-from sketchfill.runtime import Cancelled, CancelToken, ModelError, load_generator, session_options
+from sketchfill.pipeline.modelcard import ModelCard, sha256_file
+from sketchfill.pipeline.runtime import (
+    Cancelled,
+    CancelToken,
+    ModelError,
+    load_generator,
+    session_options,
+)
 
 
 @pytest.fixture

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 import zmq
 from conftest import face_like, running_engine
-from sketchfill import protocol
-from sketchfill.client import Client, EditRequest, EngineError
-from sketchfill.protocol import Box
+from sketchfill.wire import protocol
+from sketchfill.wire.client import Client, EditRequest, EngineError
+from sketchfill.wire.protocol import Box
 
 
 def edit_request(w: int = 96, h: int = 80, *, seed: int | None = 1, color=(250, 0, 0), **kw):
@@ -334,7 +334,7 @@ def test_client_reports_an_engine_that_dies_mid_request(slow_model):
 
 
 def _serve_in_child(model: str, ready) -> None:
-    from sketchfill.server import Engine, ServeConfig
+    from sketchfill.serve.server import Engine, ServeConfig
 
     engine = Engine(ServeConfig(endpoint="tcp://127.0.0.1:*", model=model, threads=2, warmup=0))
     import threading

@@ -10,13 +10,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from sketchfill.demo import demo_inputs, face_layer, hand_over_face, tone_fault
-from sketchfill.edit import apply_patch, run_edit
-from sketchfill.harmonize import DEFAULT_COMPOSITE_MODEL, run_composite
-from sketchfill.modelcard import ModelCard
-from sketchfill.restore import DEFAULT_RESTORE_MODEL, run_restore
-from sketchfill.runtime import DEFAULT_MODEL, load_generator, load_model
-from sketchfill.tone import DEFAULT_TONE_MODEL, run_tone
+from sketchfill.commands.demo import demo_inputs, face_layer, hand_over_face, tone_fault
+from sketchfill.pipeline.modelcard import ModelCard
+from sketchfill.pipeline.runtime import DEFAULT_MODEL, load_generator, load_model
+from sketchfill.tools.composite.infer import DEFAULT_COMPOSITE_MODEL, run_composite
+from sketchfill.tools.edit.infer import apply_patch, run_edit
+from sketchfill.tools.restore.infer import DEFAULT_RESTORE_MODEL, run_restore
+from sketchfill.tools.tone.infer import DEFAULT_TONE_MODEL, run_tone
 
 MODELS = Path(__file__).resolve().parents[1] / "models"
 METRICS_HIGHER_BETTER = {"psnr", "ssim", "sketch_f1"}

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from conftest import running_engine
-from sketchfill.client import ClientConfig, CurveKeys, EngineError, connect
+from sketchfill.wire.client import ClientConfig, CurveKeys, EngineError, connect
 from test_server import edit_request
 
 SKETCHFILL = str(Path(sys.executable).with_name("sketchfill"))

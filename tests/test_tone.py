@@ -15,14 +15,15 @@ import torch
 import torch.nn.functional as F
 from conftest import face_like, running_engine
 from PIL import Image
-from sketchfill import protocol, tone
-from sketchfill.client import Client, EditRequest, EngineError, ToneRequest
-from sketchfill.edit import EditError
-from sketchfill.modelcard import ModelCard, ModelCardError
-from sketchfill.protocol import Box
-from sketchfill.runtime import ModelError, load_model
-from sketchfill.train.tone_data import degrade, list_photos
-from sketchfill.train.tone_model import ToneNet, apply_tone
+from sketchfill.pipeline.modelcard import ModelCard, ModelCardError
+from sketchfill.pipeline.runtime import ModelError, load_model
+from sketchfill.tools.edit.infer import EditError
+from sketchfill.tools.tone import infer as tone
+from sketchfill.tools.tone.data import degrade, list_photos
+from sketchfill.tools.tone.model import ToneNet, apply_tone
+from sketchfill.wire import protocol
+from sketchfill.wire.client import Client, EditRequest, EngineError, ToneRequest
+from sketchfill.wire.protocol import Box
 
 CLI = [sys.executable, "-m", "sketchfill.cli"]
 
@@ -172,7 +173,7 @@ def test_engine_serves_tone_beside_edit(tone_models, echo_model, monkeypatch):
 
 def test_tone_without_its_model_is_a_clear_error(echo_model, tmp_path, monkeypatch):
     monkeypatch.setenv("SKETCHFILL_MODELS", str(tmp_path))  # holds no tone model
-    monkeypatch.setattr("sketchfill.runtime._REPO_MODELS", tmp_path)
+    monkeypatch.setattr("sketchfill.pipeline.runtime._REPO_MODELS", tmp_path)
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
     image = rgba(dark_photo(40, 50))
     request = ToneRequest(50, 40, Box(0, 0, 50, 40), image)

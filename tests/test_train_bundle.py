@@ -7,9 +7,9 @@ import subprocess
 import sys
 
 import torch
-from sketchfill.train import bundle
-from sketchfill.train.images import list_images
-from sketchfill.train.weights import VGG_FILE
+from sketchfill.training import bundle
+from sketchfill.training.images import list_images
+from sketchfill.training.weights import VGG_FILE
 from train_helpers import SIZE, TINY, cache_dir, guide_files, small_faces, workdir
 
 
@@ -43,7 +43,7 @@ def test_bundle_trains_offline(tmp_path):
     cmd = [
         sys.executable,
         "-m",
-        "sketchfill.train.loop",
+        "sketchfill.tools.edit.train",
         "--data",
         str(out / small_faces().name),
         "--cache",

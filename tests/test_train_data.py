@@ -8,13 +8,13 @@ import cv2
 import numpy as np
 import pytest
 from PIL import Image
-from sketchfill.train import masks
-from sketchfill.train.colors import make_color
-from sketchfill.train.dataset import EditDataset, StepSampler, encode
-from sketchfill.train.guides import load_guides, prepare
-from sketchfill.train.hed import edge_map, load_hed
-from sketchfill.train.images import list_images, load_square
-from sketchfill.train.sketches import make_sketch, widen
+from sketchfill.tools.edit.data import EditDataset, StepSampler, encode
+from sketchfill.training import masks
+from sketchfill.training.colors import make_color
+from sketchfill.training.guides import load_guides, prepare
+from sketchfill.training.hed import edge_map, load_hed
+from sketchfill.training.images import list_images, load_square
+from sketchfill.training.sketches import make_sketch, widen
 from train_helpers import SIZE, cache_dir, faces_dir, guide_files, workdir
 
 # CelebAMask-HQ class ids of the parts the template places; "_l" is image-left, which is

@@ -10,15 +10,15 @@ import time
 import numpy as np
 import pytest
 import torch
-from sketchfill.train.loop import GENERATOR, LAST
-from sketchfill.train.losses import (
+from sketchfill.tools.edit.model import Discriminator, Generator
+from sketchfill.tools.edit.train import GENERATOR, LAST
+from sketchfill.training.losses import (
     LossWeights,
     VGGFeatures,
     discriminator_losses,
     generator_losses,
 )
-from sketchfill.train.model import Discriminator, Generator
-from sketchfill.train.weights import vgg_pool3_arrays
+from sketchfill.training.weights import vgg_pool3_arrays
 from train_helpers import TINY, cache_dir, guide_files, small_faces, train, workdir
 
 
@@ -142,7 +142,7 @@ def test_two_process_ddp_with_gloo():
         "--nproc_per_node",
         "2",
         "-m",
-        "sketchfill.train.loop",
+        "sketchfill.tools.edit.train",
         "--data",
         str(small_faces()),
         "--out",

@@ -58,7 +58,7 @@ def faces_dir() -> Path:
 @functools.cache
 def small_faces() -> Path:
     """COUNT training faces, square, at SIZE px."""
-    from sketchfill.train.images import list_images, load_square
+    from sketchfill.training.images import list_images, load_square
 
     out = workdir() / "faces"
     out.mkdir()
@@ -74,20 +74,20 @@ def cache_dir() -> Path:
 
 @functools.cache
 def guide_files() -> tuple[list[Path], list[Path]]:
-    from sketchfill.train.guides import prepare
-    from sketchfill.train.images import list_images
+    from sketchfill.training.guides import prepare
+    from sketchfill.training.images import list_images
 
     images = list_images(small_faces())
     return images, prepare(images, cache_dir(), SIZE, quiet=True)
 
 
 def train(out: Path, *extra: str, steps: int = 2) -> subprocess.CompletedProcess:
-    """`python -m sketchfill.train.loop` (what torchrun runs) on the small faces."""
+    """`python -m sketchfill.tools.edit.train` (what torchrun runs) on the small faces."""
     guide_files()
     cmd = [
         sys.executable,
         "-m",
-        "sketchfill.train.loop",
+        "sketchfill.tools.edit.train",
         "--data",
         str(small_faces()),
         "--out",
@@ -114,7 +114,7 @@ def tiny_run() -> Path:
 @functools.cache
 def tiny_model() -> Path:
     """The tiny run exported to a model folder (float32 only)."""
-    from sketchfill import export
+    from sketchfill.tools.edit import export
 
     models = workdir() / "models"
     args = export_args(tiny_run() / "generator.pt", models, "--name", "tiny")
@@ -125,7 +125,7 @@ def tiny_model() -> Path:
 def export_args(ckpt: Path, out: Path, *extra: str):
     import argparse
 
-    from sketchfill import export
+    from sketchfill.tools.edit import export
 
     parser = argparse.ArgumentParser()
     export.add_arguments(parser)

@@ -6,11 +6,11 @@ import argparse
 
 import numpy as np
 
-from .. import protocol
-from ..client import Client, EngineError, Request
-from ..edit import EditResult
-from ..layers import as_array
-from ..protocol import Box
+from ..pipeline.layers import as_array
+from ..tools.edit.infer import EditResult
+from ..wire import protocol
+from ..wire.client import Client, EngineError, Request
+from ..wire.protocol import Box
 
 
 def add_engine_arguments(p: argparse.ArgumentParser) -> None:

@@ -8,9 +8,9 @@ import sys
 
 import zmq
 
-from .. import protocol
-from ..broker import Broker
-from ..client import is_local
+from ..serve.broker import Broker
+from ..wire import protocol
+from ..wire.client import is_local
 from .serve import curve_problem
 
 HELP = "serve one endpoint from several engines (start them with serve --broker BACKEND)"

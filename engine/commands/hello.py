@@ -6,8 +6,8 @@ import argparse
 import json
 import sys
 
-from ..client import Client, EngineError
-from ..protocol import DEFAULT_ENDPOINT
+from ..wire.client import Client, EngineError
+from ..wire.protocol import DEFAULT_ENDPOINT
 
 HELP = "ask a running engine for its version, model, limits and queue"
 

@@ -12,8 +12,8 @@ import sysconfig
 from pathlib import Path
 
 from .. import install
-from ..protocol import DEFAULT_ENDPOINT
-from ..runtime import user_data_dir
+from ..pipeline.runtime import user_data_dir
+from ..wire.protocol import DEFAULT_ENDPOINT
 
 HELP = "install, repair or remove the GIMP 3 and Krita plug-ins (and the shipped models)"
 # A checkout's models/ (editable installs); the installers pass --models themselves.

@@ -7,8 +7,8 @@ import signal
 import sys
 from pathlib import Path
 
-from ..client import is_local
-from ..server import Engine, ServeConfig
+from ..serve.server import Engine, ServeConfig
+from ..wire.client import is_local
 
 HELP = "run the engine: a ZeroMQ service the plug-ins and `sketchfill edit` talk to"
 

@@ -105,7 +105,7 @@ def _serve(model: Path, tmp: Path):
     import subprocess
     import time
 
-    from sketchfill.client import Client, EngineError
+    from sketchfill.wire.client import Client, EngineError
 
     endpoint = f"tcp://127.0.0.1:{_free_port()}"
     log = open(tmp / "engine.log", "wb")  # noqa: SIM115 - closed below, after the process

@@ -2,7 +2,7 @@
 `sketchfill serve` process on loopback serving the echo generator (masked pixels become
 the painted colour, darkened by strokes; unmasked ones come back unchanged).
 
-The plug-in is staged with sketchfill.plugins.stage_gimp, exactly as users get it, and
+The plug-in is staged with sketchfill.install.plugins.stage_gimp, exactly as users get it, and
 loaded from the session's GIMP3_DIRECTORY. Test images are built inside GIMP from a real
 face photo, with guide layers that have offsets and differ from the canvas size; the
 scripts that run inside GIMP are in probes/sketchfill_gimp/.
@@ -21,8 +21,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from sketchfill.client import Client, EngineError
-from sketchfill.plugins import stage_gimp
+from sketchfill.install.plugins import stage_gimp
+from sketchfill.wire.client import Client, EngineError
 
 pytestmark = pytest.mark.hosts
 
@@ -416,8 +416,8 @@ def test_auto_tone(gimp, plugin, photo, config, engine_endpoint, selection):
     new layer "SketchFill tone" above the photo, holding exactly what the engine's own
     pipeline makes with the shipped tone model from the photo's part of the canvas (the
     whole layer, or softly just the ellipse selection); nothing else changes."""
-    from sketchfill.runtime import load_model
-    from sketchfill.tone import run_tone
+    from sketchfill.pipeline.runtime import load_model
+    from sketchfill.tools.tone.infer import run_tone
 
     client_json = config(endpoint=engine_endpoint)
     case = {"selection": selection, "photo_offset": [-16, 12]}
@@ -455,8 +455,8 @@ def test_composite_face(gimp, plugin, photo, config, engine_endpoint, selection)
     composite model (whatever its weights), differ from a plain paste inside the face and
     are the photo's own away from it (or from the selection that limits it); one Ctrl+Z
     removes the layer and leaves the image clean."""
-    from sketchfill.harmonize import pasted, run_composite
-    from sketchfill.runtime import load_model
+    from sketchfill.pipeline.runtime import load_model
+    from sketchfill.tools.composite.infer import pasted, run_composite
 
     client_json = config(endpoint=engine_endpoint)
     case = {"selection": selection, "photo_offset": [-16, 12]}
@@ -542,8 +542,8 @@ def test_restore_face(gimp, plugin, config, engine_endpoint, case):
     mask and new ones inside it, exactly what the engine's own restore pipeline makes with
     the installed restore model for the same seed (whatever its quality); one Ctrl+Z
     removes the layer and leaves the image clean."""
-    from sketchfill.restore import DEFAULT_RESTORE_MODEL, run_restore
-    from sketchfill.runtime import load_model
+    from sketchfill.pipeline.runtime import load_model
+    from sketchfill.tools.restore.infer import DEFAULT_RESTORE_MODEL, run_restore
 
     client_json = config(endpoint=engine_endpoint)
     env = {"SKETCHFILL_CASE": json.dumps(case)}

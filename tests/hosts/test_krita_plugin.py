@@ -22,9 +22,9 @@ import hostenv
 import numpy as np
 import pytest
 import zmq
-from sketchfill.client import Client, ClientConfig, EditRequest, edit_region
-from sketchfill.plugins import stage_krita
-from sketchfill.protocol import Box
+from sketchfill.install.plugins import stage_krita
+from sketchfill.wire.client import Client, ClientConfig, EditRequest, edit_region
+from sketchfill.wire.protocol import Box
 
 pytestmark = pytest.mark.hosts
 
@@ -558,8 +558,8 @@ def test_auto_tone_adds_one_layer(any_krita, pykrita, engine_endpoint, selection
     """The Auto tone command on the demo portrait: one new layer "SketchFill tone" above
     the face layer holding exactly what the engine's own pipeline makes with the shipped
     tone model (softly inside the selection when there is one); nothing else changes."""
-    from sketchfill.runtime import load_model
-    from sketchfill.tone import run_tone
+    from sketchfill.pipeline.runtime import load_model
+    from sketchfill.tools.tone.infer import run_tone
 
     args = ["selection"] if selection else []
     v = run(any_krita, pykrita, "auto_tone", args, endpoint=engine_endpoint, autostart=False)
@@ -609,8 +609,8 @@ def test_composite_face_adds_one_layer(any_krita, pykrita, engine_endpoint, sele
     empty face, no active layer, a selection off the face) are refused before any engine
     is asked, with plain messages. No pixel value of the model is assumed: it is replaced
     as it trains."""
-    from sketchfill.harmonize import pasted, run_composite
-    from sketchfill.runtime import load_model
+    from sketchfill.pipeline.runtime import load_model
+    from sketchfill.tools.composite.infer import pasted, run_composite
 
     args = ["selection"] if selection else []
     v = run(any_krita, pykrita, "composite_face", args, endpoint=engine_endpoint, autostart=False)
@@ -704,9 +704,9 @@ def test_restore_face_adds_one_layer(any_krita, pykrita, engine_endpoint, mask_a
     the mask changed, those outside it are the photo's; every user layer (and the
     selection) byte-identical. The model is an early checkpoint: behaviour is checked, not
     quality."""
-    from sketchfill.layers import mask_channel
-    from sketchfill.restore import run_restore
-    from sketchfill.runtime import load_model
+    from sketchfill.pipeline.layers import mask_channel
+    from sketchfill.pipeline.runtime import load_model
+    from sketchfill.tools.restore.infer import run_restore
 
     config = {"endpoint": engine_endpoint, "autostart": False}
     v = run(any_krita, pykrita, "restore_face", [mask_as], **config)

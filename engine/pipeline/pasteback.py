@@ -1,0 +1,82 @@
+"""From the generator's output back to full resolution (DESIGN.md "Edit semantics").
+
+Only masked pixels change. The reply is the patch over the mask's bounding box: outside
+the mask it holds the caller's own pixels bit for bit, inside it the generated ones,
+optionally feathered inwards so the seam softens without touching unmasked pixels.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image, ImageFilter
+
+from ..wire.protocol import Box
+from .preprocess import Crop
+
+MAX_FEATHER = 64
+
+
+def to_crop_pixels(output: np.ndarray, crop: Crop) -> np.ndarray:
+    """The generator's [1, 3, R, R] output in [-1, 1] as uint8 RGB over `crop.box`."""
+    rgb = np.clip((output[0].transpose(1, 2, 0) + 1.0) * 127.5 + 0.5, 0, 255).astype(np.uint8)
+    img = Image.fromarray(rgb, "RGB")
+    if img.width != crop.side:
+        method = Image.Resampling.BICUBIC if crop.side > img.width else Image.Resampling.BOX
+        img = img.resize((crop.side, crop.side), method)
+    square = np.asarray(img)
+    b = crop.box
+    return square[crop.pad_top : crop.pad_top + b.height, crop.pad_left : crop.pad_left + b.width]
+
+
+def feather_weights(mask: np.ndarray, feather: float) -> np.ndarray:
+    """Blend weight per pixel: 0 outside the mask; inside, min(d, feather) / feather where d
+    is the chessboard distance to the nearest unmasked pixel (1 on the mask's edge)."""
+    weights = mask.astype(np.float32)
+    steps = min(round(feather), MAX_FEATHER)
+    if steps <= 1:
+        return weights
+    # Each 3x3 erosion peels one ring off the mask; counting surviving rings gives d.
+    ring = Image.fromarray(mask.astype(np.uint8) * 255, "L")
+    for _ in range(steps - 1):
+        ring = ring.filter(ImageFilter.MinFilter(3))
+        weights += np.asarray(ring, dtype=np.float32) / 255.0
+    return weights / steps
+
+
+def paste(
+    image: np.ndarray,
+    mask: np.ndarray,
+    generated: np.ndarray,
+    gen_box: Box,
+    patch_box: Box,
+    feather: float,
+) -> np.ndarray:
+    """The RGBA patch over `patch_box` (the mask's bounding box, inside `gen_box`): the
+    caller's pixels, with the masked ones replaced by `generated` (RGB over `gen_box`)."""
+    p = patch_box
+    patch = image[p.y : p.y1, p.x : p.x1].copy()
+    region_mask = mask[p.y : p.y1, p.x : p.x1]
+    weights = _feather_in_context(mask, p, feather)
+    ox, oy = p.x - gen_box.x, p.y - gen_box.y
+    gen = generated[oy : oy + p.height, ox : ox + p.width]
+
+    w = weights[region_mask][:, None]
+    old = patch[region_mask].astype(np.float32)
+    new = np.empty_like(old)
+    new[:, :3] = gen[region_mask]
+    new[:, 3] = 255.0  # generated pixels are opaque, even where the photo was erased
+    patch[region_mask] = np.clip(np.rint(w * new + (1.0 - w) * old), 0, 255).astype(np.uint8)
+    return patch
+
+
+def _feather_in_context(mask: np.ndarray, box: Box, feather: float) -> np.ndarray:
+    """Feather weights over `box`, computed with a one-pixel rim of the surrounding mask
+    so the box edge is not mistaken for the mask edge. At the canvas border there is no
+    rim: the mask is taken to continue, so nothing blends towards pixels that do not exist.
+    """
+    h, w = mask.shape
+    left, top = min(1, box.x), min(1, box.y)
+    right, bottom = min(1, w - box.x1), min(1, h - box.y1)
+    rimmed = mask[box.y - top : box.y1 + bottom, box.x - left : box.x1 + right]
+    weights = feather_weights(rimmed, feather)
+    return weights[top : top + box.height, left : left + box.width]

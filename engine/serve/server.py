@@ -1,0 +1,612 @@
+"""The engine process: a ZeroMQ ROUTER serving protocol 1 (DESIGN.md "Wire protocol").
+
+One thread owns the ROUTER socket: it answers `hello` and `cancel` at once, checks each
+`edit` and queues it. Worker threads run the edits and hand their replies back through an
+inproc socket, so the ROUTER is never touched by two threads and a long edit never keeps
+other clients waiting for an answer. Replies go out without blocking: a slow client's
+full pipe or a vanished client costs that client its reply, never anyone else's.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import logging
+import os
+import secrets
+import threading
+import time
+import traceback
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import zmq
+import zmq.auth
+
+from .. import __version__
+from ..pipeline import layers
+from ..pipeline.pasteback import MAX_FEATHER
+from ..pipeline.preprocess import DEFAULT_MARGIN
+from ..pipeline.runtime import (
+    Cancelled,
+    CancelToken,
+    Model,
+    ModelError,
+    available_threads,
+    load_model,
+)
+from ..tools import registry
+from ..tools.edit.infer import EditError
+from ..tools.registry import TOOLS, Tool
+from ..wire import protocol
+from ..wire.protocol import Buffer, Message, ProtocolError
+
+log = logging.getLogger("sketchfill.server")
+
+REPLY_LAYOUTS = ("RGBA", "BGRA")
+
+# The routing envelope of a client: its identity on our ROUTER, or, behind a broker, the
+# broker connection's identity followed by the client's identity on the broker.
+Peer = tuple[bytes, ...]
+
+
+@dataclass
+class ServeConfig:
+    endpoint: str = protocol.DEFAULT_ENDPOINT
+    # The edit model (folder or name); other tools load their default models.
+    model: str | None = None
+    threads: int | None = None
+    workers: int = 1
+    # Largest rectangle one edit may send (the region around the mask, or the canvas).
+    max_pixels: int = 64_000_000
+    max_message_bytes: int = 512 * 1024 * 1024
+    max_queue: int = 32
+    margin: float = DEFAULT_MARGIN
+    # Replies to a client that stopped reading are dropped after this many messages.
+    send_hwm: int = 64
+    warmup: int = 2
+    # Seconds between "still working" progress messages for every queued or running edit,
+    # so clients can tell a busy engine from a dead one.
+    heartbeat: float = 2.0
+    # CURVE (studio mode): the engine's secret key file and a folder of the public key
+    # files of the clients it accepts. Required for any endpoint beyond loopback.
+    curve_secret_file: str | None = None
+    authorized_clients: str | None = None
+    # Serve behind `sketchfill broker`: connect to its backend instead of binding.
+    broker: str | None = None
+
+    @property
+    def curve(self) -> bool:
+        return bool(self.curve_secret_file)
+
+
+@dataclass
+class Job:
+    peer: Peer
+    id: str
+    tool: Tool
+    message: Message
+    region: protocol.Box
+    seed: int
+    feather: float
+    reply_layout: str
+    token: CancelToken = field(default_factory=CancelToken)
+    received: float = field(default_factory=time.monotonic)
+    running: bool = False
+    stage: str = "queued"
+    fraction: float = 0.0
+
+
+class ModelSlot:
+    """A tool's model, loaded once; a missing model is looked for again on the next
+    request, so installing one does not need an engine restart."""
+
+    def __init__(self, config: ServeConfig, tool: Tool):
+        self._config = config
+        self._tool = tool
+        self._lock = threading.Lock()
+        self._model: Model | None = None
+        self._error: ModelError | None = None
+
+    def load(self) -> None:
+        with self._lock:
+            self._load_locked()
+
+    def get(self) -> Model:
+        with self._lock:
+            if self._model is None and self._error and self._error.code == protocol.MODEL_MISSING:
+                self._load_locked()
+            if self._model is None:
+                assert self._error is not None
+                raise self._error
+            return self._model
+
+    def describe(self) -> tuple[dict[str, Any] | None, dict[str, str] | None]:
+        model, error = self._model, self._error
+        if model is not None:
+            return model.describe(), None
+        return None, {"code": error.code, "message": error.message} if error else None
+
+    def _load_locked(self) -> None:
+        tool, config = self._tool, self._config
+        name = (config.model if tool is registry.EDIT else None) or tool.default_model
+        try:
+            self._model = load_model(
+                name, task=tool.task, threads=config.threads, warmup=config.warmup
+            )
+            self._error = None
+            log.info(
+                "%s model %s %s loaded", tool.op, self._model.card.name, self._model.card.version
+            )
+        except ModelError as exc:
+            self._error = exc
+            log.warning("no usable %s model: %s", tool.op, exc.message)
+
+
+class Engine:
+    def __init__(self, config: ServeConfig, context: zmq.Context | None = None):
+        self.config = config
+        self._ctx = context or zmq.Context.instance()
+        self._models = {tool.op: ModelSlot(config, tool) for tool in TOOLS.values()}
+        self._cond = threading.Condition()
+        self._queue: deque[Job] = deque()
+        self._jobs: dict[tuple[Peer, str], Job] = {}
+        self._depth = 2 if config.broker else 1  # frames of routing envelope
+        self._stopping = threading.Event()
+        self._events_addr = f"inproc://sketchfill-events-{secrets.token_hex(6)}"
+        self._workers: list[threading.Thread] = []
+        self.bound_endpoint: str | None = None
+        self.ready = threading.Event()
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    def serve_forever(self) -> None:
+        for slot in self._models.values():
+            slot.load()
+        router = self._ctx.socket(zmq.ROUTER)
+        router.setsockopt(zmq.LINGER, 0)
+        authenticator = self._secure(router) if self.config.curve else None
+        router.setsockopt(zmq.ROUTER_MANDATORY, 1)  # learn when a client has gone
+        router.setsockopt(zmq.SNDHWM, self.config.send_hwm)
+        # Backstop for frames far beyond the limit: libzmq drops such a peer outright.
+        router.setsockopt(zmq.MAXMSGSIZE, self.config.max_message_bytes + (1 << 20))
+        events = self._ctx.socket(zmq.PULL)
+        events.bind(self._events_addr)
+        cancels = None
+        try:
+            if self.config.broker:
+                router.connect(self.config.broker)
+                self.bound_endpoint = self.config.broker
+                cancels = self._ctx.socket(zmq.SUB)
+                cancels.setsockopt(zmq.LINGER, 0)
+                cancels.setsockopt(zmq.SUBSCRIBE, b"")
+                cancels.connect(broker_cancel_feed(self.config.broker))
+            else:
+                router.bind(self.config.endpoint)
+                self.bound_endpoint = router.getsockopt_string(zmq.LAST_ENDPOINT)
+            for i in range(self.config.workers):
+                t = threading.Thread(target=self._work, name=f"sketchfill-worker-{i}", daemon=True)
+                t.start()
+                self._workers.append(t)
+            log.info("SketchFill engine %s listening on %s", __version__, self.bound_endpoint)
+            self.ready.set()
+            self._loop(router, events, cancels)
+        finally:
+            self._stopping.set()
+            with self._cond:
+                for job in self._jobs.values():
+                    job.token.cancel()
+                self._cond.notify_all()
+            for t in self._workers:
+                t.join(timeout=5)
+            router.close(linger=0)
+            events.close(linger=0)
+            if cancels is not None:
+                cancels.close(linger=0)
+            if authenticator is not None:
+                authenticator.stop()
+
+    def _secure(self, router: zmq.Socket):
+        assert self.config.curve_secret_file is not None
+        return enable_curve(
+            self._ctx, router, self.config.curve_secret_file, self.config.authorized_clients
+        )
+
+    def stop(self) -> None:
+        self._stopping.set()
+        with self._cond:
+            self._cond.notify_all()
+
+    # -- the ROUTER thread -------------------------------------------------------------
+
+    def _loop(self, router: zmq.Socket, events: zmq.Socket, cancels: zmq.Socket | None) -> None:
+        poller = zmq.Poller()
+        poller.register(router, zmq.POLLIN)
+        poller.register(events, zmq.POLLIN)
+        if cancels is not None:
+            poller.register(cancels, zmq.POLLIN)
+        depth = self._depth
+        next_beat = time.monotonic() + self.config.heartbeat
+        while not self._stopping.is_set():
+            ready = dict(poller.poll(200))
+            if time.monotonic() >= next_beat:
+                self._heartbeat(router)
+                next_beat = time.monotonic() + self.config.heartbeat
+            if events in ready:
+                for _ in range(256):  # replies first: they free memory and clients
+                    try:
+                        frames = events.recv_multipart(zmq.NOBLOCK, copy=False)
+                    except zmq.Again:
+                        break
+                    self._send(router, _envelope(frames, depth), frames[depth:])
+            if cancels is not None and cancels in ready:
+                self._broadcast_cancels(router, cancels)
+            if router in ready:
+                for _ in range(64):  # bounded, so replies interleave under a flood
+                    try:
+                        frames = router.recv_multipart(zmq.NOBLOCK, copy=False)
+                    except zmq.Again:
+                        break
+                    if len(frames) > depth:
+                        self._handle(router, _envelope(frames, depth), frames[depth:])
+
+    def _send(self, router: zmq.Socket, peer: Peer, frames: list[Any]) -> None:
+        try:
+            router.send_multipart([*peer, *frames], zmq.NOBLOCK, copy=False)
+        except zmq.Again:
+            log.warning("client %s is not reading; reply dropped", _name(peer))
+        except zmq.ZMQError as exc:
+            if exc.errno != errno.EHOSTUNREACH:
+                raise
+            self._forget_peer(peer)
+
+    def _heartbeat(self, router: zmq.Socket) -> None:
+        with self._cond:
+            jobs = list(self._jobs.values())
+            positions = {id(job): i for i, job in enumerate(self._queue, start=1)}
+        for job in jobs:
+            extra = {} if job.running else {"queue_position": positions.get(id(job))}
+            header = _progress(job.id, job.stage, job.fraction, heartbeat=True, **extra)
+            self._reply(router, job.peer, header)
+
+    def _reply(self, router: zmq.Socket, peer: Peer, header: dict[str, Any], buffers=()):
+        self._send(router, peer, protocol.encode(header, buffers))
+
+    def _forget_peer(self, peer: Peer) -> None:
+        """The client disconnected: drop its queued work and stop what it has running."""
+        with self._cond:
+            for key, job in list(self._jobs.items()):
+                if key[0] == peer:
+                    job.token.cancel()
+                    if not job.running:
+                        self._queue.remove(job)
+                        del self._jobs[key]
+        log.info("client %s went away; its requests were cancelled", _name(peer))
+
+    def _handle(self, router: zmq.Socket, peer: Peer, frames: list[Any]) -> None:
+        try:
+            total = sum(len(f.buffer) for f in frames)
+            if total > self.config.max_message_bytes:
+                raise ProtocolError(
+                    protocol.TOO_LARGE,
+                    f"message of {total} bytes exceeds the engine's limit of "
+                    f"{self.config.max_message_bytes} bytes",
+                )
+            message = protocol.decode(frames)
+            op = message.op
+            if op == protocol.OP_HELLO:
+                self._reply(router, peer, self._hello(message.id))
+            elif op == protocol.OP_CANCEL:
+                self._cancel(router, peer, message)
+            elif op in TOOLS:
+                self._accept(router, peer, message, TOOLS[op])
+            else:
+                known = ", ".join([protocol.OP_HELLO, protocol.OP_CANCEL, *TOOLS])
+                raise ProtocolError(
+                    protocol.BAD_REQUEST,
+                    f"unknown op {op!r}; this engine knows {known}",
+                    message.id,
+                )
+        except ProtocolError as exc:
+            self._reply(router, peer, protocol.error_header(exc.code, exc.message, exc.request_id))
+
+    def _hello(self, request_id: str | None) -> dict[str, Any]:
+        described = {op: slot.describe() for op, slot in self._models.items()}
+        model, model_error = described[registry.EDIT.op]
+        with self._cond:
+            queued = len(self._queue)
+        return {
+            "op": protocol.OP_HELLO,
+            "id": request_id,
+            "engine": self._identity(),
+            # The edit tool's model and context at the top level; every tool's below.
+            "model": model,
+            "model_error": model_error,
+            "tools": {
+                op: {
+                    "model": m,
+                    "model_error": err,
+                    "buffers": TOOLS[op].describe(),
+                    "context": TOOLS[op].context
+                    or {"margin": self.config.margin, "min_side": m["resolution"] if m else 0},
+                }
+                for op, (m, err) in described.items()
+            },
+            "device": "cpu",
+            "threads": self.config.threads or available_threads(),
+            "workers": self.config.workers,
+            "queued": queued,
+            "ops": [protocol.OP_HELLO, protocol.OP_CANCEL, *TOOLS],
+            "heartbeat": self.config.heartbeat,
+            "curve": self.config.curve,
+            "limits": {
+                "max_pixels": self.config.max_pixels,
+                "max_message_bytes": self.config.max_message_bytes,
+                "max_queue": self.config.max_queue,
+                "max_feather": MAX_FEATHER,
+            },
+            "context": {
+                "margin": self.config.margin,
+                "min_side": model["resolution"] if model else 0,
+            },
+        }
+
+    def _identity(self) -> dict[str, Any]:
+        return {"name": "sketchfill", "version": __version__, "pid": os.getpid()}
+
+    def _cancel(self, router: zmq.Socket, peer: Peer, message: Message) -> None:
+        target = message.header.get("target")
+        if not isinstance(target, str):
+            raise ProtocolError(protocol.BAD_REQUEST, "cancel needs a target id", message.id)
+        job = self._cancel_job(router, lambda j: j.peer == peer and j.id == target)
+        if job is None:
+            if self._depth > 1:
+                return  # behind a broker, another engine may hold it: the feed tells it
+            raise ProtocolError(
+                protocol.NOT_FOUND, f"no request {target!r} is queued or running", message.id
+            )
+        ack = {"op": protocol.OP_CANCEL, "id": message.id, "target": target, "status": "cancelling"}
+        self._reply(router, peer, ack)
+
+    def _broadcast_cancels(self, router: zmq.Socket, cancels: zmq.Socket) -> None:
+        """Cancels the broker saw pass by, whichever engine it routed them to."""
+        while True:
+            try:
+                client, header = cancels.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            except ValueError:
+                continue
+            try:
+                target = json.loads(header).get("target")
+            except (ValueError, AttributeError):
+                continue
+            self._cancel_job(router, lambda j, c=client, t=target: j.peer[-1] == c and j.id == t)
+
+    def _cancel_job(self, router: zmq.Socket, match: Callable[[Job], bool]) -> Job | None:
+        """Cancel the first job `match` accepts: a queued one leaves the queue at once and
+        is answered here; a running one answers when its worker notices."""
+        with self._cond:
+            job = next((j for j in self._jobs.values() if match(j)), None)
+            if job is None:
+                return None
+            job.token.cancel()
+            running = job.running
+            if not running:
+                self._queue.remove(job)
+                del self._jobs[(job.peer, job.id)]
+        if not running:
+            self._reply(router, job.peer, _cancelled(job.id))
+            self._announce_positions(lambda p, h: self._reply(router, p, h))
+        return job
+
+    def _accept(self, router: zmq.Socket, peer: Peer, message: Message, tool: Tool) -> None:
+        job = self._check_request(peer, message, tool)
+        with self._cond:
+            if (peer, job.id) in self._jobs:
+                raise ProtocolError(
+                    protocol.BAD_REQUEST, f"request id {job.id!r} is already in use", job.id
+                )
+            if len(self._queue) >= self.config.max_queue:
+                raise ProtocolError(
+                    protocol.BUSY,
+                    f"the engine has {len(self._queue)} edits queued; try again shortly",
+                    job.id,
+                )
+            self._queue.append(job)
+            self._jobs[(peer, job.id)] = job
+            position = len(self._queue)
+            self._cond.notify()
+        self._reply(router, peer, _progress(job.id, "queued", 0.0, queue_position=position))
+
+    def _check_request(self, peer: Peer, message: Message, tool: Tool) -> Job:
+        """Everything about a request that the header alone can tell, before it queues."""
+        h, rid = message.header, message.id
+
+        def bad(text: str, code: str = protocol.BAD_REQUEST) -> ProtocolError:
+            return ProtocolError(code, text, rid)
+
+        if rid is None:
+            raise bad(f"{tool.op} needs an id")
+        canvas = h.get("canvas")
+        if not isinstance(canvas, dict) or not all(
+            _is_side(canvas.get(k)) for k in ("width", "height")
+        ):
+            raise bad("canvas must give a positive width and height")
+        cw, ch = canvas["width"], canvas["height"]
+        region = h.get("region", {"x": 0, "y": 0, "width": cw, "height": ch})
+        if not isinstance(region, dict) or not all(
+            _is_int(region.get(k)) for k in ("x", "y", "width", "height")
+        ):
+            raise bad("region must give integer x, y, width and height")
+        box = protocol.Box(region["x"], region["y"], region["width"], region["height"])
+        if box.x < 0 or box.y < 0 or box.width < 1 or box.height < 1 or box.x1 > cw or box.y1 > ch:
+            raise bad(f"region {box.to_json()} does not lie inside the {cw}x{ch} canvas")
+        if box.width * box.height > self.config.max_pixels:
+            raise bad(
+                f"the region of {box.width}x{box.height} pixels exceeds the engine's limit of "
+                f"{self.config.max_pixels} pixels; edit a smaller area or raise --max-pixels",
+                protocol.TOO_LARGE,
+            )
+        for name, slot in tool.slots.items():
+            if slot.required and name not in message.buffers:
+                raise bad(f"{tool.op} needs an {name!r} buffer")
+        for name, buf in message.buffers.items():
+            slot = tool.slots.get(name)
+            if slot is None:
+                raise bad(f"unknown buffer {name!r}; {tool.op} takes {', '.join(tool.slots)}")
+            if buf.layout not in slot.layouts:
+                raise bad(f"buffer {name!r} cannot be {buf.layout}; use {slot.layouts}")
+            if (buf.width, buf.height) != (box.width, box.height):
+                raise bad(
+                    f"buffer {name!r} is {buf.width}x{buf.height} but the region is "
+                    f"{box.width}x{box.height}: all layers must cover the same pixels"
+                )
+        seed = h.get("seed")
+        if seed is None:
+            seed = secrets.randbelow(2**31)
+        elif not _is_int(seed) or not 0 <= seed < 2**63:
+            raise bad("seed must be a non-negative integer or null")
+        feather = h.get("feather", 0)
+        if (
+            not isinstance(feather, (int, float))
+            or isinstance(feather, bool)
+            or not (0 <= feather <= MAX_FEATHER)
+        ):
+            raise bad(f"feather must be a number from 0 to {MAX_FEATHER}")
+        reply_layout = h.get("reply_layout", "RGBA")
+        if reply_layout not in REPLY_LAYOUTS:
+            raise bad(f"reply_layout must be one of {REPLY_LAYOUTS}")
+        return Job(peer, rid, tool, message, box, seed, float(feather), reply_layout)
+
+    def _announce_positions(self, send: Callable[[bytes, dict[str, Any]], None]) -> None:
+        """Tell every waiting client its new place in the queue."""
+        with self._cond:
+            waiting = [(job.peer, job.id) for job in self._queue]
+        for position, (peer, rid) in enumerate(waiting, start=1):
+            send(peer, _progress(rid, "queued", 0.0, queue_position=position))
+
+    def _events_socket(self) -> zmq.Socket:
+        sock = self._ctx.socket(zmq.PUSH)
+        sock.setsockopt(zmq.LINGER, 1000)
+        sock.connect(self._events_addr)
+        return sock
+
+    # -- workers -----------------------------------------------------------------------
+
+    def _next_job(self) -> Job | None:
+        with self._cond:
+            while not self._queue and not self._stopping.is_set():
+                self._cond.wait(0.5)
+            if self._stopping.is_set():
+                return None
+            job = self._queue.popleft()
+            job.running = True
+            return job
+
+    def _work(self) -> None:
+        with self._events_socket() as out:
+
+            def send(peer: Peer, header: dict[str, Any]) -> None:
+                out.send_multipart([*peer, *protocol.encode(header)])
+
+            while (job := self._next_job()) is not None:
+                self._announce_positions(send)
+                frames = self._run_job(job, out)
+                with self._cond:
+                    self._jobs.pop((job.peer, job.id), None)
+                out.send_multipart([*job.peer, *frames], copy=False)
+
+    def _run_job(self, job: Job, out: zmq.Socket) -> list[Any]:
+        def progress(stage: str, fraction: float) -> None:
+            job.stage, job.fraction = stage, fraction
+            out.send_multipart([*job.peer, *protocol.encode(_progress(job.id, stage, fraction))])
+
+        started = time.monotonic()
+        try:
+            job.token.check()
+            model = self._models[job.tool.op].get()
+            decoded = job.tool.decode(job.message.buffers)
+            work = registry.Job(
+                decoded, job.seed, job.feather, self.config.margin, progress, job.token
+            )
+            result = job.tool.run(model, work)
+        except Cancelled:
+            return protocol.encode(_cancelled(job.id))
+        except (EditError, ModelError, ProtocolError) as exc:
+            return protocol.encode(protocol.error_header(exc.code, exc.message, job.id))
+        except Exception as exc:
+            log.error("%s %s failed:\n%s", job.tool.op, job.id, traceback.format_exc())
+            return protocol.encode(
+                protocol.error_header(
+                    protocol.INTERNAL, f"the engine failed on this {job.tool.op}: {exc}", job.id
+                )
+            )
+        patch = layers.from_rgba(result.patch, job.reply_layout)
+        height, width = patch.shape[:2]
+        header = {
+            "op": protocol.OP_RESULT,
+            "id": job.id,
+            "x": job.region.x + result.x,
+            "y": job.region.y + result.y,
+            "width": width,
+            "height": height,
+            "seed": result.seed,
+            "model": model.describe(),
+            "engine": self._identity(),
+            "timings": {
+                "queued": round(started - job.received, 4),
+                "edit": round(time.monotonic() - started, 4),
+            },
+        }
+        return protocol.encode(header, [Buffer("patch", width, height, job.reply_layout, patch)])
+
+
+def _progress(rid: str, stage: str, fraction: float, **extra: Any) -> dict[str, Any]:
+    return {"op": protocol.OP_PROGRESS, "id": rid, "stage": stage, "fraction": fraction, **extra}
+
+
+def _cancelled(rid: str) -> dict[str, Any]:
+    return protocol.error_header(protocol.CANCELLED, "the edit was cancelled", rid)
+
+
+def enable_curve(ctx: zmq.Context, sock: zmq.Socket, secret_file: str, clients_dir: str | None):
+    """Make `sock` a CURVE server: everything encrypted, and only clients whose public key
+    file is in `clients_dir` admitted (ZAP, pyzmq's ThreadAuthenticator). Returns the
+    authenticator, to stop() when the socket closes."""
+    from zmq.auth.thread import ThreadAuthenticator
+
+    public, secret = zmq.auth.load_certificate(secret_file)
+    if not secret:
+        raise ValueError(f"{secret_file} holds no secret key")
+    authenticator = ThreadAuthenticator(ctx, log=logging.getLogger("sketchfill.auth"))
+    authenticator.start()
+    authenticator.configure_curve(domain="*", location=clients_dir)
+    sock.curve_server = True
+    sock.curve_publickey = public
+    sock.curve_secretkey = secret
+    return authenticator
+
+
+def broker_cancel_feed(backend: str) -> str:
+    """Where a broker publishes the cancels it forwards: the backend's port + 1."""
+    base, port = backend.rsplit(":", 1)
+    return f"{base}:{int(port) + 1}"
+
+
+def _envelope(frames: list[Any], depth: int) -> Peer:
+    return tuple(f.bytes for f in frames[:depth])
+
+
+def _name(peer: Peer) -> str:
+    return "/".join(part.hex() for part in peer)
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_side(v: Any) -> bool:
+    return _is_int(v) and 0 < v <= protocol.MAX_SIDE

@@ -1,0 +1,1 @@
+"""One package per tool (edit, tone, composite, restore); registry.py lists them."""

@@ -1,0 +1,1 @@
+"""The composite tool: a face from one layer blended onto the photo."""

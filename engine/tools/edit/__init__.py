@@ -1,0 +1,1 @@
+"""The edit tool: sketch- and colour-guided fill of a masked region."""

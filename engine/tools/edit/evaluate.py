@@ -1,0 +1,225 @@
+"""`sketchfill eval`: the generator against OpenCV's Telea and Navier-Stokes inpainting.
+
+Each image gets one mask, sketch and colour hint, drawn with the training pipeline from a
+generator seeded by the file name, so they are identical across runs and methods. The model
+runs through the engine's own edit pipeline (edit.run_edit: crop, resize, ONNX Runtime,
+paste back) so it is measured exactly as users get it. Metrics are computed inside the
+mask (see train/metrics.py). This is the only code that may read the held-out faces
+(../shared/data/faces_eval/).
+
+The CLI imports this module to build its parser: heavy imports happen in `run` only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+import sys
+from pathlib import Path
+
+HELP = "evaluate a generator (and OpenCV inpainting baselines) on held-out images"
+METRICS = ("l1", "psnr", "ssim", "perceptual", "sketch_f1", "color_de")
+BASELINES = ("telea", "ns")
+INPAINT_RADIUS = 5
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", required=True, type=Path, help="folder of held-out images")
+    p.add_argument(
+        "--model",
+        default=None,
+        help="model folder or installed name (without it only the baselines run)",
+    )
+    p.add_argument("--json", required=True, type=Path, help="where to write the results")
+    p.add_argument("--limit", type=int, default=None, help="evaluate the first N images only")
+    p.add_argument(
+        "--grid",
+        type=Path,
+        help="also write a PNG sheet of the first --grid-rows images: erased input, sketch, "
+        "colour, each method's output, truth (keep it out of the repository when the "
+        "photos' licences say so)",
+    )
+    p.add_argument("--grid-rows", type=int, default=8, help="rows of the --grid sheet")
+    p.add_argument("--size", type=int, default=512, help="images are square-cropped to this")
+    p.add_argument(
+        "--cache",
+        type=Path,
+        default=None,
+        help="guide cache for the test images' HED ridges and regions",
+    )
+
+
+def image_seed(name: str) -> int:
+    """Per-image seed from the file name: the same inputs in every run and for every method."""
+    return int.from_bytes(hashlib.sha256(name.encode("utf-8")).digest()[:8], "little")
+
+
+def mean_finite(values: list[float]) -> float | None:
+    finite = [v for v in values if not math.isnan(v)]
+    return round(sum(finite) / len(finite), 4) if finite else None
+
+
+def run(args: argparse.Namespace) -> int:
+    import cv2
+    import numpy as np
+    import torch
+
+    from ...pipeline.images import save_image
+    from ...pipeline.runtime import load_generator
+    from ...training.guides import load_guides, prepare
+    from ...training.hed import edge_map, load_hed
+    from ...training.images import list_images, load_square
+    from ...training.metrics import (
+        STLPIPS,
+        color_de,
+        masked_l1,
+        masked_psnr,
+        masked_ssim,
+        sketch_f1,
+    )
+    from ...training.sketches import widen
+    from .data import make_sample
+    from .infer import EditInputs, apply_patch, run_edit
+    from .train import default_cache
+
+    images = list_images(args.data)[: args.limit]
+    if not images:
+        print(f"no images in {args.data}", file=sys.stderr)
+        return 2
+    guides = prepare(images, args.cache or default_cache(), args.size)
+    model = load_generator(args.model) if args.model else None
+    methods = (("sketchfill",) if model else ()) + BASELINES
+    hed, lpips = load_hed(), STLPIPS.pretrained()
+    tol = max(2.0, args.size / 128)
+
+    rows, sheet = [], []
+    for i, (path, gfile) in enumerate(zip(images, guides, strict=True), 1):
+        truth = load_square(path, args.size)
+        g = load_guides(gfile)
+        seed = image_seed(path.name)
+        s = make_sample(
+            truth, widen(g.ridges), g.coarse, g.fine, np.random.default_rng(seed), allow_empty=False
+        )
+        mask = s.mask > 0
+        painted = s.painted > 0
+        outputs = {}
+        if model:
+            rgba = np.dstack([truth, np.full(mask.shape, 255, np.uint8)])
+            color = np.dstack(
+                [np.clip(s.color, 0, 255).astype(np.uint8), (painted * 255).astype(np.uint8)]
+            )
+            inputs = EditInputs(rgba, s.mask * 255, (s.sketch * 255).astype(np.uint8), color)
+            outputs["sketchfill"] = apply_patch(rgba, run_edit(model, inputs, seed))[..., :3]
+        bgr = np.ascontiguousarray(truth[..., ::-1])
+        m8 = s.mask * 255
+        outputs["telea"] = cv2.inpaint(bgr, m8, INPAINT_RADIUS, cv2.INPAINT_TELEA)[..., ::-1]
+        outputs["ns"] = cv2.inpaint(bgr, m8, INPAINT_RADIUS, cv2.INPAINT_NS)[..., ::-1]
+        row = {"file": path.name, "mask_area": round(float(mask.mean()), 4)}
+        for name in methods:
+            out = np.ascontiguousarray(outputs[name])
+            with torch.inference_mode():
+                edges = edge_map(hed, out)
+            row[name] = {
+                "l1": masked_l1(out, truth, mask),
+                "psnr": masked_psnr(out, truth, mask),
+                "ssim": masked_ssim(out, truth, mask),
+                "perceptual": lpips.masked(out, truth, mask),
+                "sketch_f1": sketch_f1(edges, s.sketch, mask, tol),
+                "color_de": color_de(out, s.color, painted),
+            }
+        rows.append(row)
+        if args.grid and len(sheet) < args.grid_rows:
+            sheet.append(sheet_row(truth, s, [outputs[m] for m in methods]))
+        if sys.stderr.isatty():
+            print(f"\reval {i}/{len(images)}", end="", file=sys.stderr, flush=True)
+    if sys.stderr.isatty():
+        print(file=sys.stderr)
+
+    summary = {m: {k: mean_finite([r[m][k] for r in rows]) for k in METRICS} for m in methods}
+    result = {
+        "methods": summary,
+        "images": len(rows),
+        "data": str(Path(args.data).resolve()),
+        "size": args.size,
+        "model": model.describe() if model else None,
+        "per_image": [_clean(r) for r in rows],
+    }
+    save_report(args.json, result)
+    if sheet:
+        save_image(args.grid, np.concatenate(sheet, 0))
+        names = " | ".join(["input", "sketch", "colour", *methods, "truth"])
+        print(f"grid ({names}): {args.grid}")
+    print_table(summary)
+    return 0
+
+
+def sheet_row(truth, sample, outputs, tile: int = 256):
+    """One row of the --grid sheet, each picture `tile` px: the erased photo (grey where
+    masked), the sketch over the mask, the colour hint, the outputs, the truth."""
+    import cv2
+    import numpy as np
+
+    m = (sample.mask > 0)[..., None]
+    painted = (sample.painted > 0)[..., None]
+    erased = np.where(m, 128, truth)
+    sketch = (255 - 55 * m - 200 * sample.sketch[..., None]).repeat(3, -1)
+    color = np.where(painted, np.clip(sample.color, 0, 255), 128)
+    pictures = [erased, sketch, color, *outputs, truth]
+    small = [
+        cv2.resize(np.asarray(p, np.float32), (tile, tile), interpolation=cv2.INTER_AREA)
+        for p in pictures
+    ]
+    return np.concatenate(small, 1).round().clip(0, 255).astype(np.uint8)
+
+
+def _clean(row: dict) -> dict:
+    """Per-image row for JSON: rounded, NaN (no sketch / no paint) as null."""
+
+    def fix(v):
+        if isinstance(v, dict):
+            return {k: fix(x) for k, x in v.items()}
+        if isinstance(v, float):
+            return None if math.isnan(v) else round(v, 4)
+        return v
+
+    return fix(row)
+
+
+def save_report(path: Path, result: dict) -> None:
+    """The evaluation's JSON, written atomically (never half a file)."""
+    from ...pipeline.modelcard import write_atomic
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(path, (json.dumps(result, indent=2) + "\n").encode("utf-8"))
+
+
+def small(rgb):
+    """The picture at 256x256 (area average): sheets and colour differences."""
+    import numpy as np
+    from PIL import Image
+
+    return np.asarray(Image.fromarray(rgb).resize((256, 256), Image.BOX))
+
+
+def write_sheet(path: Path, rows: list[list]) -> None:
+    """A --grid sheet: each row's pictures side by side at 256 px."""
+    import numpy as np
+
+    from ...pipeline.images import save_image
+
+    save_image(path, np.concatenate([np.concatenate([small(p) for p in row], 1) for row in rows]))
+
+
+def print_table(
+    summary: dict[str, dict[str, float | None]], metrics: tuple[str, ...] = METRICS, digits: int = 4
+) -> None:
+    """Methods as rows, metrics as columns; None (not measured) as '-'."""
+    width = max(12, *(len(name) + 2 for name in summary))
+    print(f"{'method':<{width}}" + "".join(f"{k:>12}" for k in metrics))
+    for name, vals in summary.items():
+        cells = "".join(
+            f"{'-' if vals[k] is None else format(vals[k], f'.{digits}f'):>12}" for k in metrics
+        )
+        print(f"{name:<{width}}{cells}")

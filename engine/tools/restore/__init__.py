@@ -1,0 +1,1 @@
+"""The restore tool: what an occluder hides on a face, from a mask alone."""
