@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 from onnx_fixtures import build_model
-from sketchfill.wire.client import Client, EngineError
+from sketchfill.wire.client import Client
+from sketchfill.wire.errors import EngineError
 from test_server import edit_request
 
 pytestmark = pytest.mark.slow

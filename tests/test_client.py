@@ -14,8 +14,11 @@ from pathlib import Path
 
 import pytest
 import zmq
-from sketchfill.wire import client as client_module
-from sketchfill.wire.client import Client, ClientConfig, EngineError, connect, is_local
+from sketchfill.install.plugins import CLIENT_FILES
+from sketchfill.wire.client import Client
+from sketchfill.wire.config import ClientConfig
+from sketchfill.wire.errors import EngineError
+from sketchfill.wire.launch import connect, engine_log_path, is_local
 
 WIRE = Path(__file__).resolve().parents[1] / "engine" / "wire"
 
@@ -25,7 +28,7 @@ def vendored_client(folder: Path) -> Path:
     pkg = folder / "sketchfill_client"
     pkg.mkdir(parents=True)
     (pkg / "__init__.py").write_text("")
-    for name in ("client.py", "protocol.py"):
+    for name in CLIENT_FILES:
         shutil.copy(WIRE / name, pkg / name)
     return folder
 
@@ -104,7 +107,7 @@ def test_connect_starts_a_local_engine_and_reuses_it(tmp_path, monkeypatch, echo
         second, _ = connect(config, on_status=statuses.append)
         second.close()
         assert len(statuses) == 1, "a running engine was started twice"
-        assert client_module.engine_log_path().read_text()
+        assert engine_log_path().read_text()
     finally:
         client.close()
         _stop_engine_on(endpoint)

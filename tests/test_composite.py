@@ -23,8 +23,9 @@ from sketchfill.tools.composite.data import make_scene
 from sketchfill.tools.composite.model import CompositeNet, compose
 from sketchfill.tools.edit.infer import EditError, apply_patch
 from sketchfill.wire import protocol
-from sketchfill.wire.client import Client, CompositeRequest, EditRequest, edit_region
+from sketchfill.wire.client import Client
 from sketchfill.wire.protocol import Box
+from sketchfill.wire.requests import CompositeRequest, EditRequest, edit_region
 
 CLI = [sys.executable, "-m", "sketchfill.cli"]
 

@@ -280,7 +280,7 @@ def test_build_request_reads_only_the_region(sl):
 
 
 def test_engine_messages_say_what_to_do(sl):
-    from sketchfill_client.client import EngineError
+    from sketchfill_client.errors import EngineError
 
     text = sl.engine_message(EngineError("model_missing", "no model here."))
     hint = "install a model (see the SketchFill README) or restart the engine with --model"
@@ -635,7 +635,7 @@ def test_restore_refusals_say_what_to_do(sl):
 
 
 def test_restore_engine_errors_and_progress(sl):
-    from sketchfill_client.client import EngineError
+    from sketchfill_client.errors import EngineError
 
     no_face = EngineError("no_face", "no face found in the picture: the restore tool needs a face")
     text = sl.engine_message(no_face, "restore")

@@ -34,7 +34,7 @@ from sketchfill.install import (
     Target,
     plugins,
 )
-from sketchfill.wire.client import ClientConfig
+from sketchfill.wire.config import ClientConfig
 
 REPO = Path(__file__).resolve().parents[1]
 HOST_PYTHONS = ("3.10", "3.11", "3.12", "3.13")  # 3.13: served by the abi3 wheel for 3.12

@@ -104,15 +104,15 @@ def result_event(kp, request, colour=(1, 2, 3, 255)):
     """The engine's reply: a patch over the mask's bounding box."""
     x, y, w, h = MASK_BOX
     data = bytes(colour) * (w * h)
-    result = kp.job.client.EditResult(x, y, w, h, "BGRA", data, request.seed, {})
+    result = kp.job.EditResult(x, y, w, h, "BGRA", data, request.seed, {})
     return [
-        kp.job.client.Event("progress", "r1", {"stage": "generate", "fraction": 0.5}),
-        kp.job.client.Event("result", "r1", {}, result),
+        kp.job.Event("progress", "r1", {"stage": "generate", "fraction": 0.5}),
+        kp.job.Event("result", "r1", {}, result),
     ]
 
 
 def error_event(kp, code, message):
-    return [kp.job.client.Event("error", "r1", {"code": code, "message": message})]
+    return [kp.job.Event("error", "r1", {"code": code, "message": message})]
 
 
 def run(kp, tmp_path, doc, reply, hello=HELLO, seed=7):

@@ -23,7 +23,8 @@ from sketchfill.tools.edit.infer import EditError, apply_patch
 from sketchfill.tools.restore import infer as restore
 from sketchfill.tools.restore.uvprior import rasterize_mesh, render_prior
 from sketchfill.wire import protocol
-from sketchfill.wire.client import Client, RestoreRequest, edit_region
+from sketchfill.wire.client import Client
+from sketchfill.wire.requests import RestoreRequest, edit_region
 
 CLI = [sys.executable, "-m", "sketchfill.cli"]
 REPO = Path(__file__).resolve().parents[1]

@@ -12,8 +12,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import face_like
-from sketchfill.wire.client import ClientConfig, EditRequest, EngineError, connect
+from sketchfill.wire.config import ClientConfig
+from sketchfill.wire.errors import EngineError
+from sketchfill.wire.launch import connect
 from sketchfill.wire.protocol import Box
+from sketchfill.wire.requests import EditRequest
 from test_client import free_port
 
 pytestmark = pytest.mark.slow

@@ -12,8 +12,10 @@ import pytest
 import zmq
 from conftest import face_like, running_engine
 from sketchfill.wire import protocol
-from sketchfill.wire.client import Client, EditRequest, EngineError
+from sketchfill.wire.client import Client
+from sketchfill.wire.errors import EngineError
 from sketchfill.wire.protocol import Box
+from sketchfill.wire.requests import EditRequest
 
 
 def edit_request(w: int = 96, h: int = 80, *, seed: int | None = 1, color=(250, 0, 0), **kw):

@@ -10,7 +10,10 @@ from pathlib import Path
 
 import pytest
 from conftest import running_engine
-from sketchfill.wire.client import ClientConfig, CurveKeys, EngineError, connect
+from sketchfill.wire.client import CurveKeys
+from sketchfill.wire.config import ClientConfig
+from sketchfill.wire.errors import EngineError
+from sketchfill.wire.launch import connect
 from test_server import edit_request
 
 SKETCHFILL = str(Path(sys.executable).with_name("sketchfill"))

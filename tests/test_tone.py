@@ -22,8 +22,10 @@ from sketchfill.tools.tone import infer as tone
 from sketchfill.tools.tone.data import degrade, list_photos
 from sketchfill.tools.tone.model import ToneNet, apply_tone
 from sketchfill.wire import protocol
-from sketchfill.wire.client import Client, EditRequest, EngineError, ToneRequest
+from sketchfill.wire.client import Client
+from sketchfill.wire.errors import EngineError
 from sketchfill.wire.protocol import Box
+from sketchfill.wire.requests import EditRequest, ToneRequest
 
 CLI = [sys.executable, "-m", "sketchfill.cli"]
 

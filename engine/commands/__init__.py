@@ -9,8 +9,10 @@ import numpy as np
 from ..pipeline.layers import as_array
 from ..tools.edit.infer import EditResult
 from ..wire import protocol
-from ..wire.client import Client, EngineError, Request
+from ..wire.client import Client
+from ..wire.errors import EngineError
 from ..wire.protocol import Box
+from ..wire.requests import Request
 
 
 def add_engine_arguments(p: argparse.ArgumentParser) -> None:

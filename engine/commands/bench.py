@@ -43,16 +43,10 @@ from ..tools.edit.infer import EditInputs, run_edit
 from ..tools.restore.infer import BASELINES as RESTORE_BASELINES
 from ..tools.restore.infer import DEFAULT_RESTORE_MODEL, face_finder, run_restore
 from ..tools.tone.infer import DEFAULT_TONE_MODEL, run_tone
-from ..wire.client import (
-    Client,
-    CompositeRequest,
-    EditRequest,
-    EngineError,
-    RestoreRequest,
-    ToneRequest,
-    edit_region,
-)
+from ..wire.client import Client
+from ..wire.errors import EngineError
 from ..wire.protocol import Box
+from ..wire.requests import CompositeRequest, EditRequest, RestoreRequest, ToneRequest, edit_region
 
 HELP = "measure generator latency, protocol overhead, throughput and engine memory"
 CANVAS_MEGAPIXELS = (1, 12, 24, 50)

@@ -10,7 +10,7 @@ import zmq
 
 from ..serve.broker import Broker
 from ..wire import protocol
-from ..wire.client import is_local
+from ..wire.launch import is_local
 from .serve import curve_problem
 
 HELP = "serve one endpoint from several engines (start them with serve --broker BACKEND)"

@@ -6,7 +6,8 @@ import argparse
 import json
 import sys
 
-from ..wire.client import Client, EngineError
+from ..wire.client import Client
+from ..wire.errors import EngineError
 from ..wire.protocol import DEFAULT_ENDPOINT
 
 HELP = "ask a running engine for its version, model, limits and queue"

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from ..serve.server import Engine, ServeConfig
-from ..wire.client import is_local
+from ..wire.launch import is_local
 
 HELP = "run the engine: a ZeroMQ service the plug-ins and `sketchfill edit` talk to"
 

@@ -7,7 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ..wire.client import ClientConfig, EngineError
+from ..wire.config import ClientConfig
+from ..wire.errors import EngineError
 from . import plugins
 from .discovery import GIMP, Platform, Target
 from .kritarc import kritarc_enabled

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Protocol
 
 from ..wire import protocol
-from ..wire.client import ClientConfig, EngineError
+from ..wire.config import ClientConfig
+from ..wire.errors import EngineError
 from . import plugins
 from .checks import check_target
 from .discovery import (

@@ -14,7 +14,8 @@ from pathlib import Path
 
 PLUGIN_NAME = "sketchfill"
 CLIENT_PACKAGE = "sketchfill_client"
-_CLIENT_FILES = ("client.py", "protocol.py")
+# The whole of engine/wire/ but its __init__ (the package gets _CLIENT_INIT instead).
+CLIENT_FILES = ("protocol.py", "errors.py", "requests.py", "config.py", "client.py", "launch.py")
 _WIRE = Path(__file__).resolve().parents[1] / "wire"
 VENDOR = "vendor"
 
@@ -55,7 +56,7 @@ def write_client_package(dest: Path) -> Path:
     pkg = dest / CLIENT_PACKAGE
     pkg.mkdir(parents=True, exist_ok=True)
     (pkg / "__init__.py").write_text(_CLIENT_INIT, encoding="utf-8")
-    for name in _CLIENT_FILES:
+    for name in CLIENT_FILES:
         shutil.copyfile(_WIRE / name, pkg / name)
     return pkg
 

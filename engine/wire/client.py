@@ -1,9 +1,9 @@
-"""The thin client shared by the GIMP and Krita plug-ins and the CLI.
+"""The thin client's connection to one engine, shared by the GIMP and Krita plug-ins and the CLI.
 
 Standard library and pyzmq only: it runs inside the hosts' own Python. The installer copies
-this file and protocol.py, side by side, into a `sketchfill_client` package next to each
-plug-in. It connects to an engine, sends edits, streams their progress, cancels them,
-notices an engine that went away, and can start a local engine when none answers.
+this package (engine/wire/) into a `sketchfill_client` package next to each plug-in. It
+sends requests (requests.py), streams their progress, cancels them and notices an engine
+that went away; launch.py finds or starts the engine.
 
 Two ways to use it: `Client.edit()` blocks until the result (scripts, GIMP), while
 `Client.submit()` + `Client.poll()` never block, for a GUI event loop (Krita's docker).
@@ -11,106 +11,21 @@ Two ways to use it: `Client.edit()` blocks until the result (scripts, GIMP), whi
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 import zmq
 
 from . import protocol
-from .protocol import Box, Buffer, context_box
+from .config import ClientConfig
+from .errors import EngineError
+from .requests import EditResult, Event, Request
 
 ProgressCallback = Callable[[str, float, "int | None"], None]
-
-
-class EngineError(Exception):
-    """What went wrong, as a stable `code` (protocol error codes, plus `unreachable` and
-    `timeout` from this side) and a sentence a user can act on."""
-
-    def __init__(self, code: str, message: str):
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-
-# -- configuration -------------------------------------------------------------------------
-
-
-def config_dir() -> Path:
-    if os.name == "nt":
-        return Path(os.environ.get("APPDATA", Path.home() / "AppData" / "Roaming")) / "SketchFill"
-    if sys.platform == "darwin":
-        return Path.home() / "Library" / "Application Support" / "SketchFill"
-    return Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config") / "sketchfill"
-
-
-@dataclass
-class ClientConfig:
-    """What the installer writes for the plug-ins (client.json); every field has a default."""
-
-    endpoint: str = protocol.DEFAULT_ENDPOINT
-    autostart: bool = True
-    # The engine's command line, without "serve"; the installer points it at its venv.
-    engine_command: list[str] = field(default_factory=lambda: ["sketchfill"])
-    connect_timeout: float = 2.0
-    start_timeout: float = 120.0
-    # Longest silence allowed while an edit is queued or running. A live engine sends a
-    # heartbeat every few seconds for each edit, so only a dead or cut-off one is this quiet.
-    reply_timeout: float = 30.0
-    # Studio mode (CURVE): the engine's public key file and this client's secret key file,
-    # both made by `sketchfill keys`. Leave empty for a local engine.
-    server_public_key: str = ""
-    client_secret_key: str = ""
-
-    def client(self) -> Client:
-        curve = None
-        if self.server_public_key or self.client_secret_key:
-            curve = CurveKeys.from_files(self.server_public_key, self.client_secret_key)
-        return Client(self.endpoint, curve=curve, reply_timeout=self.reply_timeout)
-
-    @staticmethod
-    def path() -> Path:
-        override = os.environ.get("SKETCHFILL_CLIENT_CONFIG")
-        return Path(override) if override else config_dir() / "client.json"
-
-    @classmethod
-    def for_plugin(cls, plugin_dir: str | os.PathLike[str]) -> ClientConfig:
-        """The config a plug-in runs with: $SKETCHFILL_CLIENT_CONFIG, else the client.json
-        the installer put in the plug-in's folder (sandboxed hosts such as Flatpak see no
-        ~/.config), else the user's config, else defaults."""
-        if os.environ.get("SKETCHFILL_CLIENT_CONFIG"):
-            return cls.load()
-        beside = Path(plugin_dir) / "client.json"
-        return cls.load(beside if beside.is_file() else None)
-
-    @classmethod
-    def load(cls, path: str | os.PathLike[str] | None = None) -> ClientConfig:
-        path = Path(path) if path else cls.path()
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            return cls()
-        except (OSError, ValueError) as exc:
-            raise EngineError(
-                protocol.BAD_REQUEST, f"cannot read the SketchFill config {path}: {exc}"
-            ) from None
-        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
-        return cls(**known)
-
-    def save(self, path: str | os.PathLike[str] | None = None) -> Path:
-        path = Path(path) if path else self.path()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(asdict(self), indent=2) + "\n", encoding="utf-8")
-        os.replace(tmp, path)
-        return path
 
 
 @dataclass(frozen=True)
@@ -136,180 +51,6 @@ class CurveKeys:
                 f"{client_secret_file} is a public key file; the client needs its secret one",
             )
         return cls(server_public, public, secret)
-
-
-# -- requests and results ------------------------------------------------------------------
-
-
-@dataclass
-class EditRequest:
-    """Pixels of one rectangle (`region`) of a `canvas_width` x `canvas_height` canvas.
-
-    Each layer is raw bytes in the named layout (protocol.LAYOUTS), `region` sized. Only
-    image and mask are required; see engine/layers.py for how each layout is read.
-    """
-
-    canvas_width: int
-    canvas_height: int
-    region: Box
-    image: Any
-    mask: Any
-    image_layout: str = "RGBA"
-    mask_layout: str = "L"
-    sketch: Any = None
-    sketch_layout: str = "L"
-    color: Any = None
-    color_layout: str = "RGBA"
-    seed: int | None = None
-    feather: float = 0.0
-    reply_layout: str = "RGBA"
-
-    def frames(self, request_id: str) -> list[Any]:
-        layers = [
-            ("image", self.image_layout, self.image),
-            ("mask", self.mask_layout, self.mask),
-            ("sketch", self.sketch_layout, self.sketch),
-            ("color", self.color_layout, self.color),
-        ]
-        fields = {"seed": self.seed, "feather": self.feather}
-        return _encode(protocol.OP_EDIT, request_id, self, layers, fields)
-
-
-@dataclass
-class ToneRequest:
-    """Auto tone of the photo in `region` (normally the whole canvas: the curves are
-    measured on what is sent); with a mask (the selection, 0-255) only there, softly."""
-
-    canvas_width: int
-    canvas_height: int
-    region: Box
-    image: Any
-    image_layout: str = "RGBA"
-    mask: Any = None
-    mask_layout: str = "L"
-    reply_layout: str = "RGBA"
-
-    def frames(self, request_id: str) -> list[Any]:
-        layers = [("image", self.image_layout, self.image), ("mask", self.mask_layout, self.mask)]
-        return _encode(protocol.OP_TONE, request_id, self, layers, {})
-
-
-@dataclass
-class CompositeRequest:
-    """The face layer (`face`, its alpha says where) put onto the photo, harmonised; with a
-    mask (the selection, 0-255) only there. Send the region `edit_region(..., tool=
-    "composite")` gives for the face's bounding box: the network reads context around it."""
-
-    canvas_width: int
-    canvas_height: int
-    region: Box
-    image: Any
-    face: Any
-    image_layout: str = "RGBA"
-    face_layout: str = "RGBA"
-    mask: Any = None
-    mask_layout: str = "L"
-    reply_layout: str = "RGBA"
-
-    def frames(self, request_id: str) -> list[Any]:
-        layers = [
-            ("image", self.image_layout, self.image),
-            ("face", self.face_layout, self.face),
-            ("mask", self.mask_layout, self.mask),
-        ]
-        return _encode(protocol.OP_COMPOSITE, request_id, self, layers, {})
-
-
-@dataclass
-class RestoreRequest:
-    """Restore what the mask (>= 128: the occluder) hides on the face in `image`. Send the
-    region `edit_region(..., tool="restore")` gives for the mask's bounding box: the engine
-    finds the face in what is sent."""
-
-    canvas_width: int
-    canvas_height: int
-    region: Box
-    image: Any
-    mask: Any
-    image_layout: str = "RGBA"
-    mask_layout: str = "L"
-    seed: int | None = None
-    feather: float = 0.0
-    reply_layout: str = "RGBA"
-
-    def frames(self, request_id: str) -> list[Any]:
-        layers = [("image", self.image_layout, self.image), ("mask", self.mask_layout, self.mask)]
-        fields = {"seed": self.seed, "feather": self.feather}
-        return _encode(protocol.OP_RESTORE, request_id, self, layers, fields)
-
-
-Request = EditRequest | ToneRequest | CompositeRequest | RestoreRequest
-
-
-def _encode(
-    op: str, request_id: str, request: Request, layers: list[tuple], fields: dict[str, Any]
-) -> list[Any]:
-    """A request's frames: the header and the layers that are present, each region-sized."""
-    r = request.region
-    buffers = [
-        Buffer(name, r.width, r.height, layout, data)
-        for name, layout, data in layers
-        if data is not None
-    ]
-    header = {
-        "op": op,
-        "id": request_id,
-        "canvas": {"width": request.canvas_width, "height": request.canvas_height},
-        "region": r.to_json(),
-        **fields,
-        "reply_layout": request.reply_layout,
-    }
-    return protocol.encode(header, buffers)
-
-
-@dataclass
-class EditResult:
-    """The patch to put on the canvas at (x, y): raw bytes in `layout`."""
-
-    x: int
-    y: int
-    width: int
-    height: int
-    layout: str
-    data: bytes
-    seed: int
-    header: dict[str, Any]
-
-
-@dataclass
-class Event:
-    """One message for a request: kind is "progress", "result", "error" or "cancel" (the
-    engine's acknowledgement of a cancel)."""
-
-    kind: str
-    id: str
-    header: dict[str, Any]
-    result: EditResult | None = None
-
-    @property
-    def error(self) -> EngineError | None:
-        if self.kind != protocol.OP_ERROR:
-            return None
-        return EngineError(self.header.get("code", protocol.INTERNAL), self.header["message"])
-
-
-def edit_region(
-    bbox: Box, canvas_width: int, canvas_height: int, hello: dict[str, Any], tool: str = "edit"
-) -> Box:
-    """The rectangle of the canvas the engine will read for a mask with bounding box
-    `bbox` when `tool` runs: send just these pixels, whatever the canvas size."""
-    ctx = (hello.get("tools") or {}).get(tool, {}).get("context") or hello.get("context") or {}
-    margin = float(ctx.get("margin", 0.5))
-    min_side = int(ctx.get("min_side", 0))
-    return context_box(bbox, canvas_width, canvas_height, margin, min_side)
-
-
-# -- the connection ------------------------------------------------------------------------
 
 
 class Client:
@@ -581,101 +322,3 @@ _HANDSHAKE_FAILED = (
 
 def _new_id() -> str:
     return uuid.uuid4().hex
-
-
-# -- finding or starting an engine ---------------------------------------------------------
-
-
-def is_local(endpoint: str) -> bool:
-    if endpoint.startswith(("ipc://", "inproc://")):
-        return True
-    host = endpoint.split("://", 1)[-1].rsplit(":", 1)[0].strip("[]")
-    return host in ("127.0.0.1", "localhost", "::1")
-
-
-def engine_log_path() -> Path:
-    return config_dir() / "engine.log"
-
-
-def start_engine(config: ClientConfig) -> subprocess.Popen:
-    """Start `engine_command serve --endpoint ENDPOINT` detached from the host, so closing
-    GIMP or Krita does not kill an engine other windows may be using."""
-    log_path = engine_log_path()
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    command = [*config.engine_command, "serve", "--endpoint", config.endpoint]
-    kwargs: dict[str, Any] = {}
-    if os.name == "nt":
-        flags = subprocess.CREATE_NEW_PROCESS_GROUP | subprocess.DETACHED_PROCESS
-        kwargs["creationflags"] = flags | subprocess.CREATE_NO_WINDOW
-    else:
-        kwargs["start_new_session"] = True
-    # The host's Python settings (Krita and GIMP set PYTHONPATH for their plug-ins) must
-    # not leak into the engine's own interpreter.
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
-    with open(log_path, "ab") as log:
-        try:
-            return subprocess.Popen(
-                command,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=env,
-                **kwargs,
-            )
-        except OSError as exc:
-            raise EngineError(
-                protocol.UNREACHABLE,
-                f"cannot start the engine with {' '.join(command)!r}: {exc.strerror or exc}; "
-                "check engine_command in "
-                f"{ClientConfig.path()} or reinstall SketchFill",
-            ) from None
-
-
-def connect(
-    config: ClientConfig | None = None, *, on_status: Callable[[str], None] | None = None
-) -> tuple[Client, dict[str, Any]]:
-    """A client and the engine's hello, starting a local engine when none answers and
-    the config allows it. Raises EngineError with a plain message otherwise."""
-    config = config or ClientConfig.load()
-    status = on_status or (lambda text: None)
-    client = config.client()
-    try:
-        return client, client.hello(config.connect_timeout)
-    except EngineError as exc:
-        if exc.code != protocol.UNREACHABLE or not config.autostart:
-            client.close()
-            raise
-        if not is_local(config.endpoint):
-            client.close()
-            raise EngineError(
-                exc.code, f"{exc.message}; it is not on this machine, so it is not auto-started"
-            ) from None
-    status("Starting the SketchFill engine...")
-    proc = start_engine(config)
-    deadline = time.monotonic() + config.start_timeout
-    while time.monotonic() < deadline:
-        client.reset()  # forget hellos queued to nobody
-        try:
-            return client, client.hello(0.5)
-        except EngineError:
-            pass
-        if proc.poll() is not None:
-            client.close()
-            raise EngineError(
-                protocol.UNREACHABLE,
-                f"the engine exited at start-up (code {proc.returncode}): {_log_tail()}",
-            )
-    client.close()
-    raise EngineError(
-        protocol.UNREACHABLE,
-        f"the engine did not answer within {config.start_timeout:.0f} s of starting; "
-        f"see {engine_log_path()}",
-    )
-
-
-def _log_tail(lines: int = 5) -> str:
-    try:
-        text = engine_log_path().read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return "no log"
-    return " | ".join(text.strip().splitlines()[-lines:]) or "no output"

@@ -20,7 +20,9 @@ from gi.repository import Gimp, GLib, GObject  # noqa: E402
 from sketchfill_settings import MAX_FEATHER, MAX_SEED, Settings  # noqa: E402
 
 try:  # needs pyzmq: without it the menu stays and every run says what is missing
-    from sketchfill_client.client import ClientConfig, EngineError, connect
+    from sketchfill_client.config import ClientConfig
+    from sketchfill_client.errors import EngineError
+    from sketchfill_client.launch import connect
     from sketchfill_client.protocol import Box
     from sketchfill_host import GimpHost
     from sketchfill_layers import (

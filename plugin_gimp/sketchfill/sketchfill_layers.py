@@ -13,15 +13,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from sketchfill_client import protocol
-from sketchfill_client.client import (
+from sketchfill_client.errors import EngineError, hint
+from sketchfill_client.protocol import Box
+from sketchfill_client.requests import (
     CompositeRequest,
     EditRequest,
-    EngineError,
     RestoreRequest,
     ToneRequest,
     edit_region,
 )
-from sketchfill_client.protocol import Box
 from sketchfill_settings import MASK_SOURCES, Settings
 
 RESULT_PREFIX = "SketchFill seed "
@@ -505,33 +505,14 @@ def restore_request(
     )
 
 
-_HINTS = {
-    protocol.EMPTY_MASK: "the mask is less than half on everywhere: select or paint the area "
-    "to regenerate more firmly",
-    protocol.MODEL_MISSING: "install a model (see the SketchFill README) or restart the engine "
-    "with --model",
-    protocol.MODEL_INVALID: "reinstall the model or restart the engine with another --model",
-    protocol.BUSY: "try again in a moment",
-}
-# Tools whose errors need other hints than the edit tool's.
-_TOOL_HINTS = {
-    "restore": {
-        protocol.EMPTY_MASK: "the mask is less than half on everywhere: select or paint what "
-        "hides the face more firmly",
-        protocol.NO_FACE: "mark only what covers part of a face; the engine looks for the "
-        "face around the mask",
-    },
-}
-
-
 def engine_message(exc: EngineError, op: str = "") -> str:
     """What to tell the user about an engine error of operation `op`, with what to do
-    about it."""
+    about it (the hint table all plug-ins share: sketchfill_client/errors.py)."""
+    text = exc.message.rstrip(".")
     if exc.code == protocol.TOO_LARGE:
-        return f"SketchFill: image too large for the engine: {exc.message.rstrip('.')}."
-    hint = _TOOL_HINTS.get(op, {}).get(exc.code) or _HINTS.get(exc.code)
-    text = f"SketchFill: {exc.message.rstrip('.')}"
-    return f"{text} ({hint})." if hint else f"{text}."
+        text = f"image too large for the engine: {text}"
+    advice = hint(exc.code, op)
+    return f"SketchFill: {text} ({advice})." if advice else f"SketchFill: {text}."
 
 
 _STAGES = {

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 from krita import Krita
 
-from .sketchfill_client.client import CompositeRequest, EditRequest, RestoreRequest, ToneRequest
 from .sketchfill_client.protocol import OP_COMPOSITE, OP_EDIT, OP_RESTORE, OP_TONE, Box
+from .sketchfill_client.requests import CompositeRequest, EditRequest, RestoreRequest, ToneRequest
 
 ROLES = ("image", "sketch", "color", "mask")
 # Layer names each role picks on its own (compared case-insensitively, spaces trimmed).

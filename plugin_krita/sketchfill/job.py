@@ -22,9 +22,13 @@ from PyQt5.QtCore import QObject, QTimer, pyqtSignal
 from . import document, messages
 from .document import AUTO, NONE, ROLES, Choice, DocumentError, FaceLayers, Patch, Roles
 from .history import Entry, History
-from .sketchfill_client import client, protocol
-from .sketchfill_client.client import EngineError
+from .sketchfill_client import protocol
+from .sketchfill_client.client import Client
+from .sketchfill_client.config import ClientConfig
+from .sketchfill_client.errors import EngineError
+from .sketchfill_client.launch import connect
 from .sketchfill_client.protocol import Box
+from .sketchfill_client.requests import EditResult, Event, Request, edit_region
 
 POLL_MS = 25
 CANCEL_GRACE_S = 5.0  # how long a cancelled edit may take to be acknowledged
@@ -49,7 +53,7 @@ class _Job:
     roles: Roles | None = None  # edit, tone and restore
     bbox: Box | None = None  # edit and restore: the mask's
     face: FaceLayers | None = None  # composite
-    request: client.Request | None = None
+    request: Request | None = None
     request_id: str | None = None
     done: int = 0
     last_heard: float = 0.0
@@ -58,22 +62,22 @@ class _Job:
 
 
 class _Connector:
-    """client.connect() on a worker thread: it may wait seconds for a hello, or up to the
+    """connect() on a worker thread: it may wait seconds for a hello, or up to the
     start timeout for an engine it launches. The client it makes is used on the GUI thread
     only after the worker has ended (ZeroMQ allows handing a socket over that way)."""
 
-    def __init__(self, config: client.ClientConfig):
+    def __init__(self, config: ClientConfig):
         self.status = ""
-        self.result: tuple[client.Client, dict] | None = None
+        self.result: tuple[Client, dict] | None = None
         self.error: EngineError | None = None
         self._thread = threading.Thread(
             target=self._run, args=(config,), name="sketchfill-connect", daemon=True
         )
         self._thread.start()
 
-    def _run(self, config: client.ClientConfig) -> None:
+    def _run(self, config: ClientConfig) -> None:
         try:
-            self.result = client.connect(config, on_status=self._on_status)
+            self.result = connect(config, on_status=self._on_status)
         except EngineError as exc:
             self.error = exc
         except Exception as exc:  # anything else must still reach the user, not the log
@@ -100,7 +104,7 @@ class Controller(QObject):
         self.history = History()
         self.state = "idle"
         self.last_notice = ""
-        self._client: client.Client | None = None
+        self._client: Client | None = None
         self._hello: dict = {}
         self._connector: _Connector | None = None
         self._job: _Job | None = None
@@ -228,7 +232,7 @@ class Controller(QObject):
 
     def _start_connect(self) -> bool:
         try:
-            config = client.ClientConfig.for_plugin(self.plugin_dir)
+            config = ClientConfig.for_plugin(self.plugin_dir)
         except EngineError as exc:
             self._finish("error", messages.explain(exc.code, exc.message))
             return False
@@ -258,7 +262,7 @@ class Controller(QObject):
         self._set_state("running")
         self._timer.start()
 
-    def _request(self, job: _Job, seed: int | None) -> client.Request:
+    def _request(self, job: _Job, seed: int | None) -> Request:
         """The job's request, its pixels read from the document now (after the hello, which
         says which rectangle around the mask or face the engine reads)."""
         doc = job.doc
@@ -270,7 +274,7 @@ class Controller(QObject):
         if job.tool == protocol.OP_COMPOSITE:
             self._check_tool(protocol.OP_COMPOSITE, messages.NO_COMPOSITE_TOOL)
             # The composite network's own context around the face (the hello says which).
-            region = client.edit_region(
+            region = edit_region(
                 job.face.bbox, doc.width(), doc.height(), self._hello, tool=protocol.OP_COMPOSITE
             )
             # Checked before reading: a face as large as a 50 MP photo would be read in vain.
@@ -279,12 +283,12 @@ class Controller(QObject):
         if job.tool == protocol.OP_RESTORE:
             self._check_tool(protocol.OP_RESTORE, messages.NO_RESTORE_TOOL)
             # Wide: the engine must find the whole face in what it is sent.
-            region = client.edit_region(
+            region = edit_region(
                 job.bbox, doc.width(), doc.height(), self._hello, tool=protocol.OP_RESTORE
             )
             self._check_size(region, messages.restore_too_large)
             return document.build_restore_request(doc, job.roles, region, seed)
-        region = client.edit_region(job.bbox, doc.width(), doc.height(), self._hello)
+        region = edit_region(job.bbox, doc.width(), doc.height(), self._hello)
         return document.build_request(doc, job.roles, region, seed)
 
     def _check_tool(self, op: str, missing: str) -> None:
@@ -354,7 +358,7 @@ class Controller(QObject):
         self._client, self._hello = connector.result
         self._submit_next()
 
-    def _handle(self, job: _Job, event: client.Event) -> None:
+    def _handle(self, job: _Job, event: Event) -> None:
         header = event.header
         if event.kind == protocol.OP_PROGRESS:
             if header.get("heartbeat") or job.cancelling_since is not None:
@@ -384,7 +388,7 @@ class Controller(QObject):
             return f"{messages.TOOL_TITLES[job.tool]}: {messages.STAGE_NAMES.get(stage, stage)}"
         return f"Generating{which}: {stage}"
 
-    def _add(self, job: _Job, result: client.EditResult) -> None:
+    def _add(self, job: _Job, result: EditResult) -> None:
         if result.layout != "BGRA":
             self._finish("error", f"The engine replied in {result.layout}, not BGRA: a bug.")
             return

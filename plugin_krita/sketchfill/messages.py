@@ -29,36 +29,17 @@ TOOL_TITLES = {"tone": "Auto tone", "composite": "Composite face", "restore": "R
 # Engine progress stages worth a clearer word than their name.
 STAGE_NAMES = {"face": "finding the face", "prior": "face structure"}
 
-# What to do, by the stable error code of the engine or the client.
-_HINTS = {
-    "busy": "The engine has too many edits queued; try again in a moment.",
-    "too_large": "Select a smaller area, or start the engine with a larger --max-pixels.",
-    "empty_mask": "Select the area to regenerate (or paint it on the mask layer) and try again.",
-    "model_missing": "Install a model with the SketchFill installer, then restart the engine.",
-    "model_invalid": "Reinstall the model with the SketchFill installer.",
-    "internal": "This is a bug in the engine: its log has the details.",
-}
-# Hints that differ for one tool, by engine op.
-_TOOL_HINTS = {
-    "restore": {
-        "empty_mask": (
-            "Select what hides the face (or paint over it on the mask layer, at least half "
-            "opaque) and try again."
-        ),
-        "no_face": (
-            "Restore face works on a photo of a face: check that the Image layer in the "
-            "SketchFill panel is the photo, and mark only what covers the face."
-        ),
-    },
-}
-
 
 def explain(code: str, message: str, tool: str = "edit") -> str:
     """The engine's or client's own sentence, with what to do about it when that helps
     (for `tool`, the engine op the request was for)."""
-    hint = _TOOL_HINTS.get(tool, {}).get(code) or _HINTS.get(code)
+    # Imported here, not above: this module must import without pyzmq (missing.py tells the
+    # user that pyzmq is missing), and the client package will not.
+    from .sketchfill_client.errors import hint
+
+    advice = hint(code, tool, host="krita")
     text = message.strip().rstrip(".")
-    return f"{text}. {hint}" if hint else f"{text}."
+    return f"{text}. {advice[0].upper()}{advice[1:]}." if advice else f"{text}."
 
 
 def added(names: list[str]) -> str:

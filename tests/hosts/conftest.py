@@ -105,7 +105,8 @@ def _serve(model: Path, tmp: Path):
     import subprocess
     import time
 
-    from sketchfill.wire.client import Client, EngineError
+    from sketchfill.wire.client import Client
+    from sketchfill.wire.errors import EngineError
 
     endpoint = f"tcp://127.0.0.1:{_free_port()}"
     log = open(tmp / "engine.log", "wb")  # noqa: SIM115 - closed below, after the process

@@ -22,7 +22,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from sketchfill.install.plugins import stage_gimp
-from sketchfill.wire.client import Client, EngineError
+from sketchfill.wire.client import Client
+from sketchfill.wire.errors import EngineError
 
 pytestmark = pytest.mark.hosts
 

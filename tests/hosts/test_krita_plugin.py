@@ -23,8 +23,10 @@ import numpy as np
 import pytest
 import zmq
 from sketchfill.install.plugins import stage_krita
-from sketchfill.wire.client import Client, ClientConfig, EditRequest, edit_region
+from sketchfill.wire.client import Client
+from sketchfill.wire.config import ClientConfig
 from sketchfill.wire.protocol import Box
+from sketchfill.wire.requests import EditRequest, edit_region
 
 pytestmark = pytest.mark.hosts
 

@@ -13,7 +13,9 @@ from ...commands import add_engine_arguments, answering_engine, cut, remote_resu
 from ...pipeline import layers
 from ...pipeline.images import ImageFileError, has_alpha, load_layer, load_rgba, save_image
 from ...pipeline.runtime import ModelError, load_model
-from ...wire.client import Client, CompositeRequest, EngineError, edit_region
+from ...wire.client import Client
+from ...wire.errors import EngineError
+from ...wire.requests import CompositeRequest, edit_region
 from ..edit.infer import EditError, EditResult, apply_patch
 from .infer import BASELINES, DEFAULT_COMPOSITE_MODEL, face_region, run_composite
 

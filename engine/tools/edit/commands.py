@@ -18,7 +18,9 @@ from ...pipeline.images import ImageFileError, has_alpha, load_inputs, save_imag
 from ...pipeline.preprocess import EditInputs, mask_bbox
 from ...pipeline.runtime import ModelError, load_generator
 from ...wire import protocol
-from ...wire.client import Client, EditRequest, EngineError, edit_region
+from ...wire.client import Client
+from ...wire.errors import EngineError
+from ...wire.requests import EditRequest, edit_region
 from .infer import EditError, EditResult, apply_patch, run_edit
 
 HELP = "edit an image file: regenerate the masked area following a sketch and colours"

@@ -21,7 +21,9 @@ from ...pipeline.images import ImageFileError, has_alpha, load_layer, load_rgba,
 from ...pipeline.preprocess import MASK_THRESHOLD, mask_bbox
 from ...pipeline.runtime import ModelError, load_model
 from ...wire import protocol
-from ...wire.client import Client, EngineError, RestoreRequest, edit_region
+from ...wire.client import Client
+from ...wire.errors import EngineError
+from ...wire.requests import RestoreRequest, edit_region
 from ..edit.infer import EditError, EditResult, apply_patch
 from .infer import BASELINES, DEFAULT_RESTORE_MODEL, run_restore
 

@@ -13,7 +13,9 @@ from ...pipeline import layers
 from ...pipeline.images import ImageFileError, has_alpha, load_layer, load_rgba, save_image
 from ...pipeline.runtime import ModelError, load_model
 from ...wire import protocol
-from ...wire.client import Client, EngineError, ToneRequest
+from ...wire.client import Client
+from ...wire.errors import EngineError
+from ...wire.requests import ToneRequest
 from ..edit.infer import EditError, EditResult, apply_patch
 from .infer import DEFAULT_TONE_MODEL, run_tone
 
