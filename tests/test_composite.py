@@ -17,11 +17,11 @@ from conftest import face_like, running_engine
 from PIL import Image
 from sketchfill.pipeline.modelcard import ModelCard, ModelCardError
 from sketchfill.pipeline.preprocess import mask_bbox
+from sketchfill.pipeline.result import EditError, apply_patch
 from sketchfill.pipeline.runtime import ModelError, load_model
 from sketchfill.tools.composite import infer as harmonize
 from sketchfill.tools.composite.data import make_scene
 from sketchfill.tools.composite.model import CompositeNet, compose
-from sketchfill.tools.edit.infer import EditError, apply_patch
 from sketchfill.wire import protocol
 from sketchfill.wire.client import Client
 from sketchfill.wire.protocol import Box

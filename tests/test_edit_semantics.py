@@ -9,8 +9,10 @@ from conftest import face_like
 from sketchfill.pipeline import preprocess
 from sketchfill.pipeline.modelcard import INPUT_CHANNELS
 from sketchfill.pipeline.pasteback import feather_weights
+from sketchfill.pipeline.preprocess import EditInputs
+from sketchfill.pipeline.result import EditError, apply_patch
 from sketchfill.pipeline.runtime import load_generator
-from sketchfill.tools.edit.infer import EditError, EditInputs, apply_patch, run_edit
+from sketchfill.tools.edit.infer import run_edit
 from sketchfill.wire.protocol import Box, context_box
 
 

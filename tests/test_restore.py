@@ -18,8 +18,8 @@ from PIL import Image
 from sketchfill.pipeline.facemesh import FaceMesh, FaceNotFound
 from sketchfill.pipeline.modelcard import RESTORE_CHANNELS, ModelCard, ModelCardError
 from sketchfill.pipeline.preprocess import mask_bbox
+from sketchfill.pipeline.result import EditError, apply_patch
 from sketchfill.pipeline.runtime import ModelError, load_model
-from sketchfill.tools.edit.infer import EditError, apply_patch
 from sketchfill.tools.restore import infer as restore
 from sketchfill.tools.restore.uvprior import rasterize_mesh, render_prior
 from sketchfill.wire import protocol
@@ -276,7 +276,7 @@ def test_restore_runs_without_opencv_or_torch(restore_models):
         "from PIL import Image\n"
         "import sketchfill.tools.restore.commands\n"
         "from sketchfill.tools.restore import infer as restore\n"
-        "from sketchfill.tools.edit.infer import EditError\n"
+        "from sketchfill.pipeline.result import EditError\n"
         "from sketchfill.pipeline.runtime import load_model\n"
         f"image = np.asarray(Image.open({str(PORTRAIT)!r}).convert('RGBA'))\n"
         "mask = np.zeros(image.shape[:2], np.uint8)\n"

@@ -12,9 +12,10 @@ from pathlib import Path
 import numpy as np
 from sketchfill.commands.demo import demo_inputs, face_layer, hand_over_face, tone_fault
 from sketchfill.pipeline.modelcard import ModelCard
+from sketchfill.pipeline.result import apply_patch
 from sketchfill.pipeline.runtime import DEFAULT_MODEL, load_generator, load_model
 from sketchfill.tools.composite.infer import DEFAULT_COMPOSITE_MODEL, run_composite
-from sketchfill.tools.edit.infer import apply_patch, run_edit
+from sketchfill.tools.edit.infer import run_edit
 from sketchfill.tools.restore.infer import DEFAULT_RESTORE_MODEL, run_restore
 from sketchfill.tools.tone.infer import DEFAULT_TONE_MODEL, run_tone
 

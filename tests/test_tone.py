@@ -16,11 +16,12 @@ import torch.nn.functional as F
 from conftest import face_like, running_engine
 from PIL import Image
 from sketchfill.pipeline.modelcard import ModelCard, ModelCardError
+from sketchfill.pipeline.result import EditError
 from sketchfill.pipeline.runtime import ModelError, load_model
-from sketchfill.tools.edit.infer import EditError
 from sketchfill.tools.tone import infer as tone
-from sketchfill.tools.tone.data import degrade, list_photos
+from sketchfill.tools.tone.data import degrade
 from sketchfill.tools.tone.model import ToneNet, apply_tone
+from sketchfill.training.images import list_photos
 from sketchfill.wire import protocol
 from sketchfill.wire.client import Client
 from sketchfill.wire.errors import EngineError

@@ -10,8 +10,8 @@ import time
 import numpy as np
 import pytest
 import torch
+from sketchfill.tools.edit.card import GENERATOR, LAST
 from sketchfill.tools.edit.model import Discriminator, Generator
-from sketchfill.tools.edit.train import GENERATOR, LAST
 from sketchfill.training.losses import (
     LossWeights,
     VGGFeatures,

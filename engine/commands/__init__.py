@@ -7,7 +7,7 @@ import argparse
 import numpy as np
 
 from ..pipeline.layers import as_array
-from ..tools.edit.infer import EditResult
+from ..pipeline.result import EditResult
 from ..wire import protocol
 from ..wire.client import Client
 from ..wire.errors import EngineError

@@ -36,10 +36,10 @@ from typing import Any
 import numpy as np
 
 from ..pipeline.modelcard import write_atomic
-from ..pipeline.preprocess import mask_bbox
+from ..pipeline.preprocess import EditInputs, mask_bbox
 from ..pipeline.runtime import Model, ModelError, available_threads, load_model, resolve_model_dir
 from ..tools.composite.infer import BASELINES, DEFAULT_COMPOSITE_MODEL, run_composite
-from ..tools.edit.infer import EditInputs, run_edit
+from ..tools.edit.infer import run_edit
 from ..tools.restore.infer import BASELINES as RESTORE_BASELINES
 from ..tools.restore.infer import DEFAULT_RESTORE_MODEL, face_finder, run_restore
 from ..tools.tone.infer import DEFAULT_TONE_MODEL, run_tone

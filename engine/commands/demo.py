@@ -21,9 +21,10 @@ from PIL import Image, ImageDraw
 
 from ..pipeline.images import load_inputs, save_image
 from ..pipeline.preprocess import EditInputs
+from ..pipeline.result import EditError, apply_patch
 from ..pipeline.runtime import ModelError, load_generator, load_model
 from ..tools.composite.infer import DEFAULT_COMPOSITE_MODEL, run_composite
-from ..tools.edit.infer import EditError, apply_patch, run_edit
+from ..tools.edit.infer import run_edit
 from ..tools.restore.infer import DEFAULT_RESTORE_MODEL, run_restore
 from ..tools.tone.infer import DEFAULT_TONE_MODEL, run_tone
 from ..wire.protocol import Box

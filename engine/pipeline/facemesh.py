@@ -1,7 +1,7 @@
 """Find a face and its 468 MediaPipe face-mesh landmarks, with ONNX Runtime only.
 
 The two networks are MediaPipe's short-range face detector and face-mesh model (Apache-2.0),
-converted to ONNX by train/mediapipe_convert.py. The pipeline follows MediaPipe's own
+converted to ONNX by training/facemesh_convert.py. The pipeline follows MediaPipe's own
 graphs: detect on the whole picture at 128 px, crop a square 1.5x the face box turned so the
 eyes are level, predict the mesh at 192 px, then crop again around that mesh and predict once
 more (MediaPipe's tracking step), which settles the mesh on faces the detector boxed loosely.

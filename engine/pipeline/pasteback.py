@@ -12,6 +12,8 @@ from PIL import Image, ImageFilter
 
 from ..wire.protocol import Box
 from .preprocess import Crop
+from .result import EditResult, Progress
+from .runtime import CancelToken, Model
 
 MAX_FEATHER = 64
 
@@ -80,3 +82,26 @@ def _feather_in_context(mask: np.ndarray, box: Box, feather: float) -> np.ndarra
     rimmed = mask[box.y - top : box.y1 + bottom, box.x - left : box.x1 + right]
     weights = feather_weights(rimmed, feather)
     return weights[top : top + box.height, left : left + box.width]
+
+
+def generate_patch(
+    model: Model,
+    tensor: np.ndarray,
+    image: np.ndarray,
+    regenerate: np.ndarray,
+    crop: Crop,
+    bbox: Box,
+    seed: int,
+    feather: float,
+    report: Progress,
+    token: CancelToken,
+) -> EditResult:
+    """Run a generator (edit or restore) on its input tensor for `crop` and paste its
+    masked pixels back: the patch over the mask's bounding box `bbox`."""
+    (output,) = model.run({model.card.inputs[0].name: tensor}, cancel=token)
+    token.check()
+
+    report("composite", 0.9)
+    generated = to_crop_pixels(output, crop)
+    patch = paste(image, regenerate, generated, crop.box, bbox, feather)
+    return EditResult(patch, bbox.x, bbox.y, seed)

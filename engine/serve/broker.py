@@ -20,7 +20,7 @@ import threading
 import zmq
 
 from ..wire import protocol
-from .server import broker_cancel_feed, enable_curve
+from .sockets import broker_cancel_feed, enable_curve
 
 log = logging.getLogger("sketchfill.broker")
 

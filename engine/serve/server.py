@@ -29,6 +29,7 @@ from .. import __version__
 from ..pipeline import layers
 from ..pipeline.pasteback import MAX_FEATHER
 from ..pipeline.preprocess import DEFAULT_MARGIN
+from ..pipeline.result import EditError
 from ..pipeline.runtime import (
     Cancelled,
     CancelToken,
@@ -38,10 +39,10 @@ from ..pipeline.runtime import (
     load_model,
 )
 from ..tools import registry
-from ..tools.edit.infer import EditError
 from ..tools.registry import TOOLS, Tool
 from ..wire import protocol
 from ..wire.protocol import Buffer, Message, ProtocolError
+from .sockets import broker_cancel_feed, enable_curve
 
 log = logging.getLogger("sketchfill.server")
 
@@ -570,30 +571,6 @@ def _progress(rid: str, stage: str, fraction: float, **extra: Any) -> dict[str, 
 
 def _cancelled(rid: str) -> dict[str, Any]:
     return protocol.error_header(protocol.CANCELLED, "the edit was cancelled", rid)
-
-
-def enable_curve(ctx: zmq.Context, sock: zmq.Socket, secret_file: str, clients_dir: str | None):
-    """Make `sock` a CURVE server: everything encrypted, and only clients whose public key
-    file is in `clients_dir` admitted (ZAP, pyzmq's ThreadAuthenticator). Returns the
-    authenticator, to stop() when the socket closes."""
-    from zmq.auth.thread import ThreadAuthenticator
-
-    public, secret = zmq.auth.load_certificate(secret_file)
-    if not secret:
-        raise ValueError(f"{secret_file} holds no secret key")
-    authenticator = ThreadAuthenticator(ctx, log=logging.getLogger("sketchfill.auth"))
-    authenticator.start()
-    authenticator.configure_curve(domain="*", location=clients_dir)
-    sock.curve_server = True
-    sock.curve_publickey = public
-    sock.curve_secretkey = secret
-    return authenticator
-
-
-def broker_cancel_feed(backend: str) -> str:
-    """Where a broker publishes the cancels it forwards: the backend's port + 1."""
-    base, port = backend.rsplit(":", 1)
-    return f"{base}:{int(port) + 1}"
 
 
 def _envelope(frames: list[Any], depth: int) -> Peer:

@@ -16,10 +16,12 @@ from typing import Any
 import numpy as np
 
 from ..pipeline import layers
+from ..pipeline.preprocess import EditInputs
+from ..pipeline.result import EditResult, Progress
 from ..pipeline.runtime import DEFAULT_MODEL, CancelToken, Model
 from ..wire.protocol import Buffer
 from .composite.infer import DEFAULT_COMPOSITE_MODEL, run_composite
-from .edit.infer import EditInputs, EditResult, Progress, run_edit
+from .edit.infer import run_edit
 from .restore.infer import DEFAULT_RESTORE_MODEL, run_restore
 from .tone.infer import DEFAULT_TONE_MODEL, run_tone
 

@@ -38,8 +38,7 @@ def run(args: argparse.Namespace) -> int:
     import cv2
 
     from ..pipeline.modelcard import write_atomic
-    from ..tools.edit.train import default_cache
-    from .guides import prepare
+    from .guides import default_cache, prepare
     from .images import list_images, load_square
     from .weights import VGG_FILE, write_vgg_pool3
 

@@ -20,7 +20,7 @@ DEFAULT_NOTE = (
 
 
 def add_loop_arguments(p: argparse.ArgumentParser, checkpoint: str, log_every: int) -> None:
-    """The step loop's own options (train/step_loop.py), after the network's."""
+    """The step loop's own options (training/step_loop.py), after the network's."""
     p.add_argument("--resume", action="store_true", help=f"continue from RUN/{checkpoint}")
     p.add_argument("--time-limit", type=float, default=None, metavar="MINUTES")
     p.add_argument("--seed", type=int, default=0)

@@ -20,6 +20,7 @@ import numpy as np
 
 from ..pipeline.modelcard import write_atomic
 from .images import content_key, load_square
+from .weights import cache_dir
 
 GUIDE_VERSION = 1
 
@@ -80,3 +81,8 @@ def prepare(images: list[Path], cache: Path, size: int, quiet: bool = False) -> 
     if not quiet and tty:
         print(file=sys.stderr)
     return files
+
+
+def default_cache() -> Path:
+    """Where guides are cached when no --cache is given: beside the weights' cache."""
+    return cache_dir().parent / "guides"

@@ -20,6 +20,19 @@ def list_images(folder: str | Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTS and p.is_file())
 
 
+def list_photos(folders: list[Path]) -> list[Path]:
+    """The photos directly inside each folder (not recursive, as for the generator:
+    faces/labels/ holds parsing maps, not photos)."""
+    try:
+        found = sorted(p for folder in folders for p in list_images(folder))
+    except FileNotFoundError as exc:
+        raise ValueError(str(exc)) from None
+    if not found:
+        where = ", ".join(str(f) for f in folders)
+        raise ValueError(f"no photos ({', '.join(IMAGE_EXTS)}) found in {where}")
+    return found
+
+
 def content_key(path: str | Path) -> str:
     """Cache key of an image: its content hash, so renamed or copied files still match."""
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:24]

@@ -1,17 +1,34 @@
-"""The training loop the small networks share (tone, composite): steps up to --steps or
+"""The training loop the small networks share (tone, composite, restore): steps up to --steps or
 the time limit, a log line every --log-every steps, a checkpoint every --save-every
 minutes (and at the end, also on SIGTERM), then a sheet of samples."""
 
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..tools.edit.trainer import format_seconds, save_atomic
+
+def save_atomic(obj, path: Path) -> None:
+    """torch.save via a temporary file and a rename: a killed run never leaves half a
+    checkpoint."""
+    import torch
+
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def format_seconds(s: float) -> str:
+    s = max(0, int(s))
+    return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
 
 
 def read_checkpoint(path: Path, fmt: str, command: str) -> dict:

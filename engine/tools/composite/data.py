@@ -18,8 +18,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from ...training.images import load_square
-from ..tone.data import list_photos
+from ...training.images import list_photos, load_square
 from .infer import reinhard_transfer
 
 # The face region in FFHQ-framed photos (fractions of the side), measured on the parsing

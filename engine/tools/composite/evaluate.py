@@ -71,10 +71,9 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from ...pipeline.runtime import ModelError, load_model
-    from ...training.images import load_square
+    from ...training.images import list_photos, load_square
     from ...training.metrics import STLPIPS, masked_psnr
-    from ..edit.evaluate import image_seed, mean_finite, print_table, save_report, write_sheet
-    from ..tone.data import list_photos
+    from ...training.report import image_seed, mean_finite, print_table, save_report, write_sheet
     from .data import make_scene
     from .infer import run_composite
 

@@ -9,10 +9,10 @@ The CLI imports this module to build its parser: torch and onnx are imported in 
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from ...training.cli import add_export_arguments, run_export
+from ...training.report import card_metrics
 
 HELP = "export a trained composite network to ONNX with its model card"
 DEFAULT_NAME = "sketchfill-composite"
@@ -109,15 +109,3 @@ def export(args: argparse.Namespace) -> Path:
         )
         card.save(staging)
     return Path(args.out) / args.name
-
-
-def card_metrics(path: Path) -> dict:
-    """The summary of an `eval-composite` JSON for the card (the per-image rows stay out)."""
-    found = json.loads(path.read_text(encoding="utf-8"))
-    return {
-        "methods": found["methods"],
-        "images": found["images"],
-        "size": found["size"],
-        "data": Path(found["data"]).name,
-        "protocol": found["protocol"],
-    }

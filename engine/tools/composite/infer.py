@@ -18,10 +18,10 @@ import numpy as np
 from PIL import Image
 
 from ...pipeline.preprocess import Crop, mask_bbox, plan_crop, square_crop
+from ...pipeline.result import EditError, EditResult, Progress, opencv
 from ...pipeline.runtime import CancelToken, Model
+from ...pipeline.strips import STRIP_ROWS, spread_grid
 from ...wire.protocol import EMPTY_MASK, Box
-from ..edit.infer import EditError, EditResult, Progress, opencv
-from ..tone.infer import STRIP_ROWS, spread_grid
 
 DEFAULT_COMPOSITE_MODEL = "sketchfill-composite"
 # Context around the face region, as a fraction of its longer side: what training crops hold.

@@ -1,6 +1,6 @@
 """`sketchfill train-composite`: train the composite network, self-supervised.
 
-Every step draws scenes from the photos (composite_data.py): a relit copy of a photo's face
+Every step draws scenes from the photos (data.py): a relit copy of a photo's face
 pasted over the same photo with another face in place; the network must give back the
 untouched photo. Losses: L1 over the photo, weighted up inside the face region, and L1 of
 the image gradients (what a seam is made of), weighted up along the mask's edge.
@@ -17,10 +17,9 @@ import sys
 from pathlib import Path
 
 from ...training.cli import add_loop_arguments, run_trainer
+from .card import CHECKPOINT
 
 HELP = "train the composite network on a folder of face photos (self-supervised)"
-CHECKPOINT = "composite.pt"
-FORMAT = "sketchfill-composite/1"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

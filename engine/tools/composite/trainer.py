@@ -1,4 +1,4 @@
-"""The composite training loop (see composite_loop.py for the losses and the command)."""
+"""The composite training loop (see train.py for the losses and the command)."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ import torch.nn.functional as F
 
 from ...pipeline.images import save_image
 from ...training.step_loop import StepLoop, read_checkpoint
+from .card import CHECKPOINT, FORMAT
 from .data import CompositeData
 from .model import CompositeNet, compose
-from .train import CHECKPOINT, FORMAT
 
 LOSSES = ("l1", "gradient", "source_l1")
 SAMPLE_ROWS = 6

@@ -16,12 +16,13 @@ from ...commands import (
 )
 from ...pipeline.images import ImageFileError, has_alpha, load_inputs, save_image
 from ...pipeline.preprocess import EditInputs, mask_bbox
+from ...pipeline.result import EditError, EditResult, apply_patch
 from ...pipeline.runtime import ModelError, load_generator
 from ...wire import protocol
 from ...wire.client import Client
 from ...wire.errors import EngineError
 from ...wire.requests import EditRequest, edit_region
-from .infer import EditError, EditResult, apply_patch, run_edit
+from .infer import run_edit
 
 HELP = "edit an image file: regenerate the masked area following a sketch and colours"
 

@@ -4,7 +4,7 @@ Each image gets one mask, sketch and colour hint, drawn with the training pipeli
 generator seeded by the file name, so they are identical across runs and methods. The model
 runs through the engine's own edit pipeline (edit.run_edit: crop, resize, ONNX Runtime,
 paste back) so it is measured exactly as users get it. Metrics are computed inside the
-mask (see train/metrics.py). This is the only code that may read the held-out faces
+mask (see training/metrics.py). This is the only code that may read the held-out faces
 (../shared/data/faces_eval/).
 
 The CLI imports this module to build its parser: heavy imports happen in `run` only.
@@ -13,11 +13,11 @@ The CLI imports this module to build its parser: heavy imports happen in `run` o
 from __future__ import annotations
 
 import argparse
-import hashlib
-import json
 import math
 import sys
 from pathlib import Path
+
+from ...training.report import image_seed, mean_finite, print_table, save_report
 
 HELP = "evaluate a generator (and OpenCV inpainting baselines) on held-out images"
 METRICS = ("l1", "psnr", "ssim", "perceptual", "sketch_f1", "color_de")
@@ -51,24 +51,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
-def image_seed(name: str) -> int:
-    """Per-image seed from the file name: the same inputs in every run and for every method."""
-    return int.from_bytes(hashlib.sha256(name.encode("utf-8")).digest()[:8], "little")
-
-
-def mean_finite(values: list[float]) -> float | None:
-    finite = [v for v in values if not math.isnan(v)]
-    return round(sum(finite) / len(finite), 4) if finite else None
-
-
 def run(args: argparse.Namespace) -> int:
     import cv2
     import numpy as np
     import torch
 
     from ...pipeline.images import save_image
+    from ...pipeline.preprocess import EditInputs
+    from ...pipeline.result import apply_patch
     from ...pipeline.runtime import load_generator
-    from ...training.guides import load_guides, prepare
+    from ...training.guides import default_cache, load_guides, prepare
     from ...training.hed import edge_map, load_hed
     from ...training.images import list_images, load_square
     from ...training.metrics import (
@@ -81,8 +73,7 @@ def run(args: argparse.Namespace) -> int:
     )
     from ...training.sketches import widen
     from .data import make_sample
-    from .infer import EditInputs, apply_patch, run_edit
-    from .train import default_cache
+    from .infer import run_edit
 
     images = list_images(args.data)[: args.limit]
     if not images:
@@ -151,7 +142,7 @@ def run(args: argparse.Namespace) -> int:
         save_image(args.grid, np.concatenate(sheet, 0))
         names = " | ".join(["input", "sketch", "colour", *methods, "truth"])
         print(f"grid ({names}): {args.grid}")
-    print_table(summary)
+    print_table(summary, METRICS)
     return 0
 
 
@@ -185,41 +176,3 @@ def _clean(row: dict) -> dict:
         return v
 
     return fix(row)
-
-
-def save_report(path: Path, result: dict) -> None:
-    """The evaluation's JSON, written atomically (never half a file)."""
-    from ...pipeline.modelcard import write_atomic
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(path, (json.dumps(result, indent=2) + "\n").encode("utf-8"))
-
-
-def small(rgb):
-    """The picture at 256x256 (area average): sheets and colour differences."""
-    import numpy as np
-    from PIL import Image
-
-    return np.asarray(Image.fromarray(rgb).resize((256, 256), Image.BOX))
-
-
-def write_sheet(path: Path, rows: list[list]) -> None:
-    """A --grid sheet: each row's pictures side by side at 256 px."""
-    import numpy as np
-
-    from ...pipeline.images import save_image
-
-    save_image(path, np.concatenate([np.concatenate([small(p) for p in row], 1) for row in rows]))
-
-
-def print_table(
-    summary: dict[str, dict[str, float | None]], metrics: tuple[str, ...] = METRICS, digits: int = 4
-) -> None:
-    """Methods as rows, metrics as columns; None (not measured) as '-'."""
-    width = max(12, *(len(name) + 2 for name in summary))
-    print(f"{'method':<{width}}" + "".join(f"{k:>12}" for k in metrics))
-    for name, vals in summary.items():
-        cells = "".join(
-            f"{'-' if vals[k] is None else format(vals[k], f'.{digits}f'):>12}" for k in metrics
-        )
-        print(f"{name:<{width}}{cells}")

@@ -76,7 +76,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ...training.exporting import ExportError, export
+    from ...training.exporting import ExportError
+    from .generator_export import export
 
     try:
         folders = export(args)

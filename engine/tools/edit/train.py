@@ -21,14 +21,10 @@ from pathlib import Path
 
 HELP = "train the sketch/colour-guided generator on a folder of images"
 
-LAST = "last.pt"
-GENERATOR = "generator.pt"
-GENERATOR_FORMAT = "sketchfill-generator/1"
 DEFAULT_NOTE = (
     "face photos under non-commercial or unclear licences (CelebA-HQ, CelebAMask-HQ, "
     "FFHQ CC BY-NC-SA 4.0, web photos of public figures): non-commercial research use only"
 )
-PREVIEW_BASE = 1 << 40  # sample ids of the fixed preview batch, far from training ids
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -96,12 +92,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default=DEFAULT_NOTE,
         help="licence/provenance note of the data, copied into the model card",
     )
-
-
-def default_cache() -> Path:
-    from ...training.weights import cache_dir
-
-    return cache_dir().parent / "guides"
 
 
 def run(args: argparse.Namespace) -> int:

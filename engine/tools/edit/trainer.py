@@ -1,4 +1,4 @@
-"""The training loop behind `sketchfill train` (see loop.py for the command and options).
+"""The training loop behind `sketchfill train` (see train.py for the command and options).
 
 Per step: one generator forward, a discriminator step (hinge + gradient penalty on one
 concatenated real/fake/interpolated batch), a generator step (L1, perceptual, style, TV,
@@ -25,31 +25,19 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from torch.utils.data import DataLoader
 
 from ...pipeline.modelcard import write_atomic
-from ...training.guides import prepare
+from ...training.guides import default_cache, prepare
 from ...training.images import list_images
 from ...training.losses import LossWeights, VGGFeatures, discriminator_losses, generator_losses
+from ...training.step_loop import format_seconds, save_atomic
 from ...training.weights import VGG_FILE, vgg_pool3_arrays, write_vgg_pool3
+from .card import GENERATOR, GENERATOR_FORMAT, LAST
 from .data import EditDataset, StepSampler, encode, to_target
 from .model import Discriminator, Generator
-from .train import GENERATOR, GENERATOR_FORMAT, LAST, PREVIEW_BASE, default_cache
 
 LOSS_NAMES = ("l1", "perceptual", "style", "tv", "adv", "d_hinge", "gp")
 SAMPLE_ROWS = 4
 EMA_DECAY = 0.999
-
-
-def save_atomic(obj, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def format_seconds(s: float) -> str:
-    s = max(0, int(s))
-    return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
+PREVIEW_BASE = 1 << 40  # sample ids of the fixed preview batch, far from training ids
 
 
 class Trainer:

@@ -19,12 +19,12 @@ from ...commands import (
 from ...pipeline import layers
 from ...pipeline.images import ImageFileError, has_alpha, load_layer, load_rgba, save_image
 from ...pipeline.preprocess import MASK_THRESHOLD, mask_bbox
+from ...pipeline.result import EditError, EditResult, apply_patch
 from ...pipeline.runtime import ModelError, load_model
 from ...wire import protocol
 from ...wire.client import Client
 from ...wire.errors import EngineError
 from ...wire.requests import RestoreRequest, edit_region
-from ..edit.infer import EditError, EditResult, apply_patch
 from .infer import BASELINES, DEFAULT_RESTORE_MODEL, run_restore
 
 HELP = "remove an occluder from a face given only its mask (face-structure prior)"

@@ -16,8 +16,7 @@ import numpy as np
 from PIL import Image
 
 from ...pipeline.facemesh import FaceMesh, FaceNotFound
-from ...training.images import load_square
-from ..tone.data import list_photos
+from ...training.images import list_photos, load_square
 from .infer import FACEMESH_DIR, load_canonical_mesh, restore_input, texture_size
 from .occluders import occluder_mask
 from .uvprior import MeshRaster, rasterize_mesh, render_prior

@@ -1,6 +1,6 @@
 """`sketchfill eval-restore`: the restore generator against its baselines on held-out faces.
 
-Every held-out photo gets --masks occluder masks (train/occluders.py), seeded by the file
+Every held-out photo gets --masks occluder masks (occluders.py), seeded by the file
 name so every run and every method sees the same inputs: the first half over one side of
 the face ("side": where the mirrored prior has most to give), the rest hands, glasses, hair
 strands and text. The hole is painted with an opaque occluder and the face mesh is found on
@@ -59,12 +59,13 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from ...pipeline.facemesh import FaceNotFound
+    from ...pipeline.preprocess import EditInputs
+    from ...pipeline.result import apply_patch
     from ...pipeline.runtime import ModelError, load_generator, load_model
-    from ...training.images import load_square
+    from ...training.images import list_photos, load_square
     from ...training.metrics import STLPIPS, masked_l1, masked_psnr
-    from ..edit.evaluate import image_seed, mean_finite, print_table, save_report, write_sheet
-    from ..edit.infer import EditInputs, apply_patch, run_edit
-    from ..tone.data import list_photos
+    from ...training.report import image_seed, mean_finite, print_table, save_report, write_sheet
+    from ..edit.infer import run_edit
     from .infer import face_finder, run_restore
     from .occluders import fill_occluder, occluder_mask
 

@@ -16,7 +16,7 @@ import argparse
 from pathlib import Path
 
 from ...training.cli import add_export_arguments, run_export
-from ..composite.export import card_metrics
+from .card import restore_metrics
 
 HELP = "export a trained restore generator to ONNX with its model card"
 DEFAULT_NAME = "sketchfill-restore"
@@ -45,7 +45,7 @@ def export(args: argparse.Namespace) -> Path:
         read_checkpoint,
         staged_model,
     )
-    from ..edit.model import Generator
+    from .model import Generator
     from .trainer import load_checkpoint
 
     ckpt = read_checkpoint(Path(args.checkpoint), load_checkpoint)
@@ -119,11 +119,3 @@ def export(args: argparse.Namespace) -> Path:
         )
         card.save(staging)
     return Path(args.out) / args.name
-
-
-def restore_metrics(path: Path) -> dict:
-    """The evaluation summary for the card, with the per-group tables (side, other)."""
-    import json
-
-    found = json.loads(path.read_text(encoding="utf-8"))
-    return {**card_metrics(path), "groups": found["groups"], "masks": found["masks"]}

@@ -19,9 +19,10 @@ from PIL import Image
 
 from ...pipeline import pasteback, preprocess
 from ...pipeline.facemesh import FaceMesh, FaceNotFound
+from ...pipeline.pasteback import generate_patch
+from ...pipeline.result import EditError, EditResult, Progress, opencv
 from ...pipeline.runtime import CancelToken, Model
 from ...wire.protocol import EMPTY_MASK, NO_FACE, Box
-from ..edit.infer import EditError, EditResult, Progress, generate_patch, opencv
 from .uvprior import CanonicalMesh, MeshRaster, rasterize_mesh, render_prior
 
 DEFAULT_RESTORE_MODEL = "sketchfill-restore"

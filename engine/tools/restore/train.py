@@ -4,7 +4,7 @@ with the face-structure prior).
 Starts from the edit generator's weights (`--init`, an exported model folder): the restore
 network is the same gated U-Net with the prior where the edit tool has its guides
 (modelcard.RESTORE_CHANNELS). Every step draws occluder masks on the training faces
-(occluders.py) and renders the prior from what they leave visible (restore_data.py);
+(occluders.py) and renders the prior from what they leave visible (data.py);
 `--no-prior` trains the same network with the prior's channels left empty, the ablation the
 evaluation compares against. Losses: SC-FEGAN's L1 (more in the hole), perceptual and style
 on VGG16 features and total variation; no adversarial term. `RUN/restore.pt` holds
@@ -20,10 +20,9 @@ import sys
 from pathlib import Path
 
 from ...training.cli import add_loop_arguments, run_trainer
+from .card import CHECKPOINT
 
 HELP = "train the restore generator on a folder of face photos (occluder masks, UV prior)"
-CHECKPOINT = "restore.pt"
-FORMAT = "sketchfill-restore/1"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

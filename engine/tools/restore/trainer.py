@@ -1,4 +1,4 @@
-"""The restore training loop (see restore_loop.py for the losses and the command)."""
+"""The restore training loop (see train.py for the losses and the command)."""
 
 from __future__ import annotations
 
@@ -9,14 +9,12 @@ import numpy as np
 import torch
 
 from ...pipeline.images import save_image
-from ...pipeline.modelcard import RESTORE_CHANNELS
-from ...pipeline.runtime import resolve_model_dir
 from ...training.losses import LossWeights, VGGFeatures, generator_losses
 from ...training.step_loop import StepLoop, read_checkpoint
 from ...training.weights import vgg_pool3_arrays
-from ..edit.model import Generator, generator_from_onnx
+from .card import CHECKPOINT, FORMAT
 from .data import RestoreData
-from .train import CHECKPOINT, FORMAT
+from .model import Generator, initial_generator
 
 LOSSES = ("l1", "perceptual", "style", "tv", "hole_l1")
 SAMPLE_ROWS = 6
@@ -25,20 +23,6 @@ SAMPLE_ROWS = 6
 def load_checkpoint(path: Path) -> dict:
     """RUN/restore.pt as written by the trainer; ValueError for anything else."""
     return read_checkpoint(path, FORMAT, "train-restore")
-
-
-def initial_generator(init: str) -> Generator:
-    """The edit generator's weights from an exported model folder. The prior's RGB takes
-    the colour hint's channels (the edit generator already follows colour there); the
-    sketch channel's weights start at zero, as "the prior is known here" means nothing to
-    it yet."""
-    folder = resolve_model_dir(init)
-    gen = generator_from_onnx(folder / "model.onnx")
-    if gen is None:
-        raise ValueError(f"{folder}/model.onnx is not an exported SketchFill edit generator")
-    with torch.no_grad():
-        gen.enc1.conv.weight[:, RESTORE_CHANNELS.index("prior_known")] = 0
-    return gen.train()
 
 
 class RestoreTrainer(StepLoop):

@@ -15,23 +15,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from ...training.images import IMAGE_EXTS, list_images
+from ...training.images import list_photos
 from .infer import fixed_tone
 
 CACHE_SIDE = 256  # photos are held in memory at this short side
-
-
-def list_photos(folders: list[Path]) -> list[Path]:
-    """The photos directly inside each folder (not recursive, as for the generator:
-    faces/labels/ holds parsing maps, not photos)."""
-    try:
-        found = sorted(p for folder in folders for p in list_images(folder))
-    except FileNotFoundError as exc:
-        raise ValueError(str(exc)) from None
-    if not found:
-        where = ", ".join(str(f) for f in folders)
-        raise ValueError(f"no photos ({', '.join(IMAGE_EXTS)}) found in {where}")
-    return found
 
 
 def load_photo(path: Path, side: int = CACHE_SIDE) -> np.ndarray:

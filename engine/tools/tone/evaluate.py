@@ -83,7 +83,8 @@ def run(args: argparse.Namespace) -> int:
     from skimage.color import deltaE_ciede2000, rgb2lab
 
     from ...pipeline.runtime import ModelError, load_model
-    from ..edit.evaluate import (
+    from ...training.images import list_photos
+    from ...training.report import (
         image_seed,
         mean_finite,
         print_table,
@@ -91,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
         small,
         write_sheet,
     )
-    from .data import degrade, list_photos, load_photo
+    from .data import degrade, load_photo
     from .infer import run_tone
 
     try:

@@ -9,10 +9,10 @@ The CLI imports this module to build its parser: torch and onnx are imported in 
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from ...training.cli import add_export_arguments, run_export
+from .card import card_metrics
 
 HELP = "export a trained tone network to ONNX with its model card"
 DEFAULT_NAME = "sketchfill-tone"
@@ -97,20 +97,3 @@ def export(args: argparse.Namespace) -> Path:
         )
         card.save(staging)
     return Path(args.out) / args.name
-
-
-def card_metrics(path: Path) -> dict:
-    """The summary of an `eval-tone` JSON for the card (the per-image rows stay out)."""
-    found = json.loads(path.read_text(encoding="utf-8"))
-    return {
-        "methods": found["methods"],
-        "images": found["images"],
-        "faults": found["faults"],
-        "size": found["size"],
-        "data": Path(found["data"]).name,
-        "reference": [Path(r).name for r in found["reference"]],
-        "protocol": "sketchfill eval-tone: seeded synthetic tone faults per held-out photo; "
-        "ntd = natural-tone distance (Mahalanobis distance of CIELAB tone statistics from "
-        "the reference photos' Gaussian, lower is better); psnr and delta_e (CIEDE2000) "
-        "against the untouched photo",
-    }

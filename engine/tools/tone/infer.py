@@ -16,12 +16,12 @@ from PIL import Image
 
 from ...pipeline.modelcard import TONE_LUT_SIZE
 from ...pipeline.preprocess import mask_bbox
+from ...pipeline.result import EditError, EditResult, Progress
 from ...pipeline.runtime import CancelToken, Model
+from ...pipeline.strips import STRIP_ROWS, spread_grid
 from ...wire.protocol import EMPTY_MASK, Box
-from ..edit.infer import EditError, EditResult, Progress
 
 DEFAULT_TONE_MODEL = "sketchfill-tone"
-STRIP_ROWS = 256  # rows per strip at full size: bounds memory on 50 MP photos
 # Fixed algorithm: clip this fraction at each end, aim mean luminance at mid-grey.
 LEVELS_CLIP = 0.005
 TARGET_MEAN = 0.46
@@ -33,23 +33,6 @@ def thumbnail(rgb: np.ndarray, res: int) -> np.ndarray:
     img = Image.fromarray(np.ascontiguousarray(rgb[..., :3]), "RGB")
     small = np.asarray(img.resize((res, res), Image.Resampling.BOX), dtype=np.float32)
     return small.transpose(2, 0, 1) / 255.0
-
-
-def spread_grid(grid: np.ndarray, ys: np.ndarray, xs: np.ndarray, height: int, width: int):
-    """A GxG grid spread bilinearly over a height x width image, sampled at rows `ys` and
-    columns `xs` (pixel indices), with pixel centres placed as torch's
-    interpolate(align_corners=False) places them in training."""
-
-    def axis(index: np.ndarray, n_out: int, n_in: int) -> tuple[np.ndarray, ...]:
-        pos = np.clip((index + 0.5) * (n_in / n_out) - 0.5, 0, n_in - 1)
-        lo = np.floor(pos).astype(np.int64)
-        hi = np.minimum(lo + 1, n_in - 1)
-        return lo, hi, (pos - lo).astype(np.float32)
-
-    x0, x1, fx = axis(xs, width, grid.shape[1])
-    across = grid[:, x0] * (1 - fx) + grid[:, x1] * fx  # G x len(xs): cheap
-    y0, y1, fy = axis(ys, height, grid.shape[0])
-    return across[y0] * (1 - fy)[:, None] + across[y1] * fy[:, None]
 
 
 def apply_transform(

@@ -17,10 +17,9 @@ import sys
 from pathlib import Path
 
 from ...training.cli import add_loop_arguments, run_trainer
+from .card import CHECKPOINT
 
 HELP = "train the auto tone network on folders of photos (no pairs needed)"
-CHECKPOINT = "tone.pt"
-FORMAT = "sketchfill-tone/1"
 DEFAULT_WEIGHTS = {"color": 1.0, "natural": 0.05, "artifact": 0.5}
 
 

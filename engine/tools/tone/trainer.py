@@ -1,4 +1,4 @@
-"""The tone training loop (see tone_loop.py for the losses and the command)."""
+"""The tone training loop (see train.py for the losses and the command)."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ import torch.nn.functional as F
 
 from ...pipeline.images import save_image
 from ...training.step_loop import StepLoop, read_checkpoint
+from .card import CHECKPOINT, FORMAT
 from .data import ToneData
 from .model import Critic, Inverse, ToneNet, apply_tone
-from .train import CHECKPOINT, FORMAT
 
 LOSSES = ("color", "natural", "artifact", "inverse", "critic")
 SAMPLE_ROWS = 6
