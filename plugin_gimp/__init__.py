@@ -1,1 +1,2 @@
-"""GIMP 3 plug-in sources, shipped as data of the sketchfill package (see engine/plugins.py)."""
+"""GIMP 3 plug-in sources, shipped as data of the sketchfill package
+(see engine/install/plugins.py)."""

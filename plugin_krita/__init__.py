@@ -1,1 +1,2 @@
-"""Krita plug-in sources, shipped as data of the sketchfill package (see engine/plugins.py)."""
+"""Krita plug-in sources, shipped as data of the sketchfill package
+(see engine/install/plugins.py)."""

@@ -1,5 +1,5 @@
-"""Edit semantics of DESIGN.md, in process, with the echo generator (output = erased image +
-colour - sketch, so the expected pixels are known exactly)."""
+"""Edit semantics of docs/ARCHITECTURE.md, in process, with the echo generator (output =
+erased image + colour - sketch, so the expected pixels are known exactly)."""
 
 from __future__ import annotations
 

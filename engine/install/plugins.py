@@ -66,7 +66,7 @@ def stage_gimp(plug_ins: Path, *, source: Path | None = None, vendor: Path | Non
     (GIMP skips files put directly in plug-ins/), with the client beside it.
 
     source: a folder laid out like plugin_gimp/ (default: the one in the package);
-    vendor: unpacked pyzmq (see install.py) to copy in as the plug-in's vendor/ folder.
+    vendor: unpacked pyzmq (see wheels.py) to copy in as the plug-in's vendor/ folder.
     """
     target = plug_ins / PLUGIN_NAME
     _copy_tree((source or plugin_source("gimp")) / PLUGIN_NAME, target)

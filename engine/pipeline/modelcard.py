@@ -1,4 +1,4 @@
-"""The generator contract (DESIGN.md "Generator contract") and its model card.
+"""The generator contract (docs/ARCHITECTURE.md, "The model-card contract") and its model card.
 
 A model is a folder holding `model.onnx` and `model.json`. The card names the ONNX file,
 its sha256, the resolution and the tensor layouts; the engine refuses a model whose file or

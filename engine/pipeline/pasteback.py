@@ -1,4 +1,4 @@
-"""From the generator's output back to full resolution (DESIGN.md "Edit semantics").
+"""From the generator's output back to full resolution (docs/ARCHITECTURE.md, "Edit semantics").
 
 Only masked pixels change. The reply is the patch over the mask's bounding box: outside
 the mask it holds the caller's own pixels bit for bit, inside it the generated ones,

@@ -1,4 +1,5 @@
-"""From full-resolution layers to the generator's input tensor (DESIGN.md "Edit semantics").
+"""From full-resolution layers to the generator's input tensor (docs/ARCHITECTURE.md,
+"Edit semantics").
 
 The edit works on a square around the mask's bounding box with context: it is cut out,
 padded to a square where the canvas is too narrow, resized to the model's resolution and

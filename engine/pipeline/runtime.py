@@ -89,7 +89,7 @@ def session_options(threads: int | None = None) -> ort.SessionOptions:
     import onnxruntime as ort  # here, not at import: every CLI command imports this module
 
     opts = ort.SessionOptions()
-    # Measured here (DESIGN.md): ENABLE_ALL ~1.25x BASIC; each core adds nearly linearly.
+    # Measured here (docs/ARCHITECTURE.md): ENABLE_ALL ~1.25x BASIC; each core adds nearly linearly.
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     opts.intra_op_num_threads = threads or available_threads()
     opts.inter_op_num_threads = 1
@@ -209,7 +209,7 @@ def load_model(
         ) from None
     _check_specs(card, session, onnx_path)
     loaded = Model(card, folder, session)
-    for _ in range(warmup):  # the first runs cost 1.5-3x (DESIGN.md); pay that at start
+    for _ in range(warmup):  # the first runs cost 1.5-3x (docs/ARCHITECTURE.md); pay that at start
         loaded.run({s.name: np.zeros(s.shape, np.float32) for s in card.inputs})
     return loaded
 

@@ -1,4 +1,4 @@
-"""The engine process: a ZeroMQ ROUTER serving protocol 1 (DESIGN.md "Wire protocol").
+"""The engine process: a ZeroMQ ROUTER serving protocol 1 (docs/ARCHITECTURE.md, "Wire protocol").
 
 One thread owns the ROUTER socket: it answers `hello` and `cancel` at once, checks each
 `edit` and queues it. Worker threads run the edits and hand their replies back through an

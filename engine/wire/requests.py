@@ -16,7 +16,7 @@ class EditRequest:
     """Pixels of one rectangle (`region`) of a `canvas_width` x `canvas_height` canvas.
 
     Each layer is raw bytes in the named layout (protocol.LAYOUTS), `region` sized. Only
-    image and mask are required; see engine/layers.py for how each layout is read.
+    image and mask are required; see engine/pipeline/layers.py for how each layout is read.
     """
 
     canvas_width: int

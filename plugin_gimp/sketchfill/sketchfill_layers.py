@@ -296,7 +296,7 @@ def build_request(host, plan: Plan, region: Box, settings: Settings) -> EditRequ
         image=host.read(plan.image, region, RGBA),
         mask=read_mask(host, plan, region),
         # Sketch and colour go as the layers' own RGBA: the engine reads strokes from
-        # alpha (or darkness, on an opaque layer) and paint from alpha (engine/layers.py).
+        # alpha (or darkness, on an opaque layer) and paint from alpha (engine/pipeline/layers.py).
         sketch=host.read(plan.sketch, region, RGBA) if plan.sketch is not None else None,
         sketch_layout="RGBA",
         color=host.read(plan.color, region, RGBA) if plan.color is not None else None,

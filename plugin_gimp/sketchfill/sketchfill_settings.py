@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 MASK_SOURCES = ("auto", "selection", "layer")
 MAX_SEED = 2**31 - 1
-MAX_FEATHER = 64.0  # the engine's limit (engine/composite.py)
+MAX_FEATHER = 64.0  # the engine's limit (engine/pipeline/pasteback.py)
 
 
 @dataclass

@@ -2,7 +2,7 @@
 
 Each image gets one mask, sketch and colour hint, drawn with the training pipeline from a
 generator seeded by the file name, so they are identical across runs and methods. The model
-runs through the engine's own edit pipeline (edit.run_edit: crop, resize, ONNX Runtime,
+runs through the engine's own edit pipeline (infer.run_edit: crop, resize, ONNX Runtime,
 paste back) so it is measured exactly as users get it. Metrics are computed inside the
 mask (see training/metrics.py). This is the only code that may read the held-out faces
 (../shared/data/faces_eval/).

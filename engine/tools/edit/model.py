@@ -2,8 +2,9 @@
 
 The generator keeps SC-FEGAN's shape (Jo & Park, ICCV 2019): a U-Net of gated
 convolutions, strided encoder, dilated gated convolutions in the middle, skip connections
-into an upsampling decoder, tanh output. What differs is set by DESIGN.md's measurements:
-no local response normalisation (25-160 % extra CPU time), a 32-channel base instead of 64
+into an upsampling decoder, tanh output. What differs is set by the measurements in
+docs/ARCHITECTURE.md: no local response normalisation (25-160 % extra CPU time), a
+32-channel base instead of 64
 (the released 93 M-parameter graph needs 1.2 s per 512 edit on two cores; this one
 ~0.25-0.4 s), the bottleneck at 1/16 of the input, where dilations 2/4/8 still see real
 pixels (SC-FEGAN's 4x4 bottleneck made its dilations pad-only), and nearest-neighbour
