@@ -9,7 +9,6 @@ import sys
 
 import numpy as np
 
-from ...commands import add_engine_arguments, answering_engine, cut, remote_result
 from ...pipeline import layers
 from ...pipeline.images import ImageFileError, has_alpha, load_layer, load_rgba, save_image
 from ...pipeline.result import EditError, EditResult, apply_patch
@@ -17,6 +16,7 @@ from ...pipeline.runtime import ModelError, load_model
 from ...wire.client import Client
 from ...wire.errors import EngineError
 from ...wire.requests import CompositeRequest, edit_region
+from ..cli import add_engine_arguments, answering_engine, cut, remote_result
 from .infer import BASELINES, DEFAULT_COMPOSITE_MODEL, face_region, run_composite
 
 HELP = "put a face (a layer with alpha) onto a photo: colour, light and seam matched"

@@ -7,13 +7,6 @@ import json
 import secrets
 import sys
 
-from ...commands import (
-    add_engine_arguments,
-    add_fill_arguments,
-    answering_engine,
-    cut,
-    remote_result,
-)
 from ...pipeline.images import ImageFileError, has_alpha, load_inputs, save_image
 from ...pipeline.preprocess import EditInputs, mask_bbox
 from ...pipeline.result import EditError, EditResult, apply_patch
@@ -22,6 +15,13 @@ from ...wire import protocol
 from ...wire.client import Client
 from ...wire.errors import EngineError
 from ...wire.requests import EditRequest, edit_region
+from ..cli import (
+    add_engine_arguments,
+    add_fill_arguments,
+    answering_engine,
+    cut,
+    remote_result,
+)
 from .infer import run_edit
 
 HELP = "edit an image file: regenerate the masked area following a sketch and colours"

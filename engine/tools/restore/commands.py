@@ -9,13 +9,6 @@ import json
 import secrets
 import sys
 
-from ...commands import (
-    add_engine_arguments,
-    add_fill_arguments,
-    answering_engine,
-    cut,
-    remote_result,
-)
 from ...pipeline import layers
 from ...pipeline.images import ImageFileError, has_alpha, load_layer, load_rgba, save_image
 from ...pipeline.preprocess import MASK_THRESHOLD, mask_bbox
@@ -25,6 +18,13 @@ from ...wire import protocol
 from ...wire.client import Client
 from ...wire.errors import EngineError
 from ...wire.requests import RestoreRequest, edit_region
+from ..cli import (
+    add_engine_arguments,
+    add_fill_arguments,
+    answering_engine,
+    cut,
+    remote_result,
+)
 from .infer import BASELINES, DEFAULT_RESTORE_MODEL, run_restore
 
 HELP = "remove an occluder from a face given only its mask (face-structure prior)"

@@ -8,7 +8,6 @@ import sys
 
 import numpy as np
 
-from ...commands import add_engine_arguments, answering_engine, remote_result
 from ...pipeline import layers
 from ...pipeline.images import ImageFileError, has_alpha, load_layer, load_rgba, save_image
 from ...pipeline.result import EditError, EditResult, apply_patch
@@ -17,6 +16,7 @@ from ...wire import protocol
 from ...wire.client import Client
 from ...wire.errors import EngineError
 from ...wire.requests import ToneRequest
+from ..cli import add_engine_arguments, answering_engine, remote_result
 from .infer import DEFAULT_TONE_MODEL, run_tone
 
 HELP = "auto tone an image file: exposure, contrast and colour balance"
