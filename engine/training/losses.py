@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .diffaugment import diff_augment
 from .hed import VGGTrunk, caffe_input
 
 
@@ -116,14 +117,20 @@ def discriminator_losses(
     cond: torch.Tensor,
     mask: torch.Tensor,
     w: LossWeights,
+    policy: tuple[str, ...] = (),
 ) -> dict[str, torch.Tensor]:
     """Hinge loss + gradient penalty + drift. Real, fake and their interpolation go through
     the discriminator as one batch: one forward per step is what DDP expects, and one big
-    batch is faster than three small ones."""
+    batch is faster than three small ones. `policy` names the DiffAugment operations applied
+    to all three (see diffaugment.py); the penalty is on the gradient with respect to the
+    un-augmented interpolation, so it still acts on the regenerated pixels."""
     n = real.shape[0]
     eps = torch.rand(n, 1, 1, 1, device=real.device, dtype=real.dtype)
     interp = (eps * real + (1 - eps) * fake).requires_grad_(True)
-    logits = disc(torch.cat([real, fake, interp], 0), cond.repeat(3, 1, 1, 1)).float()
+    images, conds = diff_augment(
+        torch.cat([real, fake, interp], 0), cond.repeat(3, 1, 1, 1), policy
+    )
+    logits = disc(images, conds).float()
     d_real, d_fake, d_interp = logits[:n], logits[n : 2 * n], logits[2 * n :]
     hinge = F.relu(1 - d_real).mean() + F.relu(1 + d_fake).mean()
     # The penalty is on the gradient of each sample's mean patch score, the quantity the

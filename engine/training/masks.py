@@ -108,8 +108,28 @@ def part_mask(rng: np.random.Generator, size: int, part: str | None = None) -> n
     return mask
 
 
+# Share of plain rectangles: what a selection tool makes, and the mask-only benchmark's
+# hole (a centred square of half the side, a quarter of the picture).
+P_BOX = 0.15
+BOX_SIDE = (0.15, 0.6)
+
+
+def box_mask(rng: np.random.Generator, size: int) -> np.ndarray:
+    """An axis-aligned rectangle on the face, sides BOX_SIDE of the image side."""
+    h, w = (rng.uniform(*BOX_SIDE, 2) * size).astype(int)
+    cy, cx = rng.normal([0.55, 0.5], 0.06) * size
+    y0 = int(np.clip(cy - h / 2, 0, size - h))
+    x0 = int(np.clip(cx - w / 2, 0, size - w))
+    mask = np.zeros((size, size), np.uint8)
+    mask[y0 : y0 + h, x0 : x0 + w] = 1
+    return mask
+
+
 def random_mask(rng: np.random.Generator, size: int) -> np.ndarray:
-    """Strokes (40%), a face part (45%) or both (15%), between MIN_AREA and MAX_AREA."""
+    """A rectangle (P_BOX) or else strokes (40%), a face part (45%) or both (15%), between
+    MIN_AREA and MAX_AREA."""
+    if rng.random() < P_BOX:
+        return box_mask(rng, size)
     mask = np.zeros((size, size), np.uint8)
     for _ in range(10):
         kind = rng.random()

@@ -33,7 +33,7 @@ CACHE_ITEMS = 256  # decoded images + guides kept per worker (<= ~1 GB at 512 px
 # (preprocess.plan_crop: the mask's box plus half its size on every side, at least the model
 # resolution in canvas pixels). On a large photo that zooms in on the edited part; without
 # such samples the model would only know whole, face-sized faces.
-P_CONTEXT = 0.4
+P_CONTEXT = 0.15
 CONTEXT_MARGIN = 0.5
 
 

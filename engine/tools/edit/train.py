@@ -78,6 +78,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         metavar="K=V,...",
         help="override loss weights, e.g. adv=0.01,style=60",
     )
+    p.add_argument(
+        "--d-augment",
+        default="color,translation,cutout",
+        metavar="OPS",
+        help="DiffAugment operations on the discriminator's inputs, real and generated alike "
+        "(color, translation, cutout; 'none' to switch off)",
+    )
     p.add_argument("--log-every", type=int, default=20, help="steps between progress lines")
     p.add_argument("--sample-every", type=int, default=500, help="steps between sample grids")
     p.add_argument(

@@ -25,6 +25,7 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from torch.utils.data import DataLoader
 
 from ...pipeline.modelcard import write_atomic
+from ...training.diffaugment import diff_augment, parse_policy
 from ...training.guides import default_cache, prepare
 from ...training.images import list_images
 from ...training.losses import LossWeights, VGGFeatures, discriminator_losses, generator_losses
@@ -114,6 +115,7 @@ class Trainer:
             "world": self.world,
             "lr": a.lr,
             "guide_size": a.guide_size,
+            "d_augment": a.d_augment,
             "loss_weights": weights.as_dict(),
             "data": {
                 "path": str(data),
@@ -222,6 +224,7 @@ class Trainer:
 
         amp = torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.cuda)
         adversarial = weights.adv > 0
+        policy = parse_policy(a.d_augment)
         no_d_terms = {k: torch.zeros((), device=dev) for k in ("d_hinge", "gp")}
         ema_params = list(ema.parameters())
         gen_params = list(gen.parameters())
@@ -248,7 +251,9 @@ class Trainer:
             d_terms = no_d_terms
             if adversarial:
                 with amp:
-                    d_terms = discriminator_losses(disc_ddp, y, comp.detach(), cond, mask, weights)
+                    d_terms = discriminator_losses(
+                        disc_ddp, y, comp.detach(), cond, mask, weights, policy
+                    )
                 opt_d.zero_grad(set_to_none=True)
                 d_terms["total"].backward()
                 opt_d.step()
@@ -257,7 +262,7 @@ class Trainer:
             # never sees a discriminator forward without its own backward.
             disc.requires_grad_(False)
             with amp:
-                fake_logits = disc(comp, cond) if adversarial else None
+                fake_logits = disc(*diff_augment(comp, cond, policy)) if adversarial else None
                 g_terms = generator_losses(out_img, y, mask, vgg, fake_logits, weights)
             opt_g.zero_grad(set_to_none=True)
             g_terms["total"].backward()
