@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw
 
-from ..pipeline.images import load_inputs, save_image
+from ..pipeline.images import demo_inputs, save_image
 from ..pipeline.preprocess import EditInputs
 from ..pipeline.result import EditError, apply_patch
 from ..pipeline.runtime import ModelError, load_generator, load_model
@@ -55,17 +54,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="show the restore tool instead: a hand over one side of the face removed "
         "given only its mask; Telea and Navier-Stokes inpainting; the restore model",
     )
-
-
-def demo_inputs() -> EditInputs:
-    assets = resources.files("sketchfill") / "assets" / "demo"
-    with resources.as_file(assets) as folder:
-        return load_inputs(
-            folder / "astronaut.png",
-            folder / "mask.png",
-            folder / "sketch.png",
-            folder / "color.png",
-        )
 
 
 def run(args: argparse.Namespace) -> int:

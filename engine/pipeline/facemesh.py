@@ -9,6 +9,7 @@ more (MediaPipe's tracking step), which settles the mesh on faces the detector b
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+FACEMESH_DIR = Path(__file__).resolve().parents[1] / "assets" / "facemesh"
 DETECTOR_FILE = "face_detection.onnx"
 MESH_FILE = "face_landmark.onnx"
 DETECT_SIZE = 128
@@ -212,3 +214,9 @@ def roi_from_points(points: np.ndarray) -> Roi:
     lo, hi = rot.min(0), rot.max(0)
     cx, cy = (lo + hi) / 2 @ np.array([[c, s], [-s, c]])  # the middle, back in the picture
     return Roi(float(cx), float(cy), float(ROI_SCALE * (hi - lo).max()), angle)
+
+
+@functools.cache
+def face_finder() -> FaceMesh:
+    """The shipped detector and mesh, loaded once per process (restore, face-framed edits)."""
+    return FaceMesh(FACEMESH_DIR)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -79,3 +80,15 @@ def save_image(path: str | os.PathLike[str], rgba: np.ndarray, *, keep_alpha: bo
     except (KeyError, OSError) as exc:
         raise ImageFileError(f"cannot write {path}: {exc}") from None
     write_atomic(path, buf.getvalue())
+
+
+def demo_inputs() -> EditInputs:
+    """The bundled demo: the public-domain portrait with its mask, sketch and colour."""
+    assets = resources.files("sketchfill") / "assets" / "demo"
+    with resources.as_file(assets) as folder:
+        return load_inputs(
+            folder / "astronaut.png",
+            folder / "mask.png",
+            folder / "sketch.png",
+            folder / "color.png",
+        )

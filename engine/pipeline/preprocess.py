@@ -18,6 +18,8 @@ from ..wire.protocol import Box, context_box
 MASK_THRESHOLD = 128
 # Context around the mask, as a fraction of its longer side on every side.
 DEFAULT_MARGIN = 0.5
+# Around a mask that reaches beyond the face's frame.
+FACE_MARGIN = 0.1
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,21 @@ def plan_crop(bbox: Box, width: int, height: int, resolution: int, margin: float
     return Crop(box, side, (side - box.width) // 2, (side - box.height) // 2)
 
 
+def plan_face_crop(bbox: Box, face: Box, width: int, height: int) -> Crop:
+    """The square the face-framed edit reads: the face's frame (faceframe.py), grown only
+    where the mask (plus FACE_MARGIN) reaches beyond it, kept where it is (the face stays
+    where training put it) and cut to the canvas; what lies outside is padded back. The
+    frame is the context here: training masks lie inside the frame too."""
+    ctx = context_box(bbox, width, height, FACE_MARGIN, min_side=0)
+    x0, y0 = min(face.x, ctx.x), min(face.y, ctx.y)
+    x1, y1 = max(face.x1, ctx.x1), max(face.y1, ctx.y1)
+    side = max(x1 - x0, y1 - y0)
+    sx, sy = (x0 + x1 - side) // 2, (y0 + y1 - side) // 2
+    bx, by = max(sx, 0), max(sy, 0)
+    box = Box(bx, by, min(sx + side, width) - bx, min(sy + side, height) - by)
+    return Crop(box, side, bx - sx, by - sy)
+
+
 def model_input(
     inputs: EditInputs, regenerate: np.ndarray, crop: Crop, resolution: int, seed: int
 ) -> np.ndarray:
@@ -102,7 +119,7 @@ def square_crop(a: np.ndarray, crop: Crop, mode: str = "constant") -> np.ndarray
     painted there) or, for the photo, by repeating its edge pixels."""
     b = crop.box
     piece = a[b.y : b.y1, b.x : b.x1]
-    if b.width == b.height:
+    if b.width == b.height == crop.side:
         return piece
     pads = [
         (crop.pad_top, crop.side - b.height - crop.pad_top),

@@ -100,6 +100,9 @@ EDIT = Tool(
     default_model=DEFAULT_MODEL,
     slots={"image": PHOTO, "mask": MASK, "sketch": STROKES, "color": PAINT},
     run=_edit,
+    # The engine frames the face the mask belongs to (faceframe.py): send the face, not just
+    # the mask's surroundings (5x the mask's size, at least 2048 px or the whole canvas).
+    context={"margin": 2.0, "min_side": 2048},
 )
 
 

@@ -12,13 +12,12 @@ for an edit. `method` runs a baseline instead: OpenCV's Telea or Navier-Stokes i
 from __future__ import annotations
 
 import functools
-from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
 from ...pipeline import pasteback, preprocess
-from ...pipeline.facemesh import FaceMesh, FaceNotFound
+from ...pipeline.facemesh import FACEMESH_DIR, FaceNotFound, face_finder
 from ...pipeline.pasteback import generate_patch
 from ...pipeline.result import EditError, EditResult, Progress, opencv
 from ...pipeline.runtime import CancelToken, Model
@@ -26,7 +25,6 @@ from ...wire.protocol import EMPTY_MASK, NO_FACE, Box
 from .uvprior import CanonicalMesh, MeshRaster, rasterize_mesh, render_prior
 
 DEFAULT_RESTORE_MODEL = "sketchfill-restore"
-FACEMESH_DIR = Path(__file__).resolve().parents[2] / "assets" / "facemesh"
 # Context around face and mask, as a fraction of their box's longer side: the training
 # photos are framed so the face mesh spans about two thirds of the picture.
 FACE_MARGIN = 0.25
@@ -46,11 +44,6 @@ def texture_size(res: int) -> int:
 @functools.cache
 def load_canonical_mesh() -> CanonicalMesh:
     return CanonicalMesh.load(FACEMESH_DIR / "canonical_face_model.obj")
-
-
-@functools.cache
-def face_finder() -> FaceMesh:
-    return FaceMesh(FACEMESH_DIR)
 
 
 def restore_input(
