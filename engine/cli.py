@@ -36,6 +36,7 @@ COMMANDS: dict[str, str] = {
     "export-restore": "sketchfill.tools.restore.export",
     "convert-facemesh": "sketchfill.training.facemesh_convert",
     "eval": "sketchfill.tools.edit.evaluate",
+    "crop-stats": "sketchfill.tools.edit.crop_stats",
     "eval-tone": "sketchfill.tools.tone.evaluate",
     "eval-composite": "sketchfill.tools.composite.evaluate",
     "eval-restore": "sketchfill.tools.restore.evaluate",

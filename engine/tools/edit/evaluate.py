@@ -1,7 +1,12 @@
 """`sketchfill eval`: the generator against OpenCV's Telea and Navier-Stokes inpainting.
 
-Each image gets one mask, sketch and colour hint, drawn with the training pipeline from a
-generator seeded by the file name, so they are identical across runs and methods. The model
+Two protocols. `guided` (the default): each image gets one mask, sketch and colour hint,
+drawn with the training pipeline from a generator seeded by the file name, so they are
+identical across runs and methods. `centre`: the mask-only benchmark of the inpainting
+literature (DeepFill v2 and others on CelebA-HQ): the face at 256 px, a centred 128-px
+square hole, no sketch, no colour. `--upscale K` scales photo and guides by K before the
+edit (a retoucher's large file) and the result back down for the metrics, so the figures
+compare with the run at the plain size. The model
 runs through the engine's own edit pipeline (infer.run_edit: crop, resize, ONNX Runtime,
 paste back) so it is measured exactly as users get it. Metrics are computed inside the
 mask (see training/metrics.py). This is the only code that may read the held-out faces
@@ -20,7 +25,9 @@ from pathlib import Path
 from ...training.report import image_seed, mean_finite, print_table, save_report
 
 HELP = "evaluate a generator (and OpenCV inpainting baselines) on held-out images"
-METRICS = ("l1", "psnr", "ssim", "perceptual", "sketch_f1", "color_de")
+METRICS = ("l1", "psnr", "ssim", "perceptual", "sketch_f1", "color_de", "sharpness")
+PROTOCOLS = ("guided", "centre")
+CENTRE_SIZE = 256
 BASELINES = ("telea", "ns")
 INPAINT_RADIUS = 5
 
@@ -42,7 +49,27 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "photos' licences say so)",
     )
     p.add_argument("--grid-rows", type=int, default=8, help="rows of the --grid sheet")
-    p.add_argument("--size", type=int, default=512, help="images are square-cropped to this")
+    p.add_argument(
+        "--size",
+        type=int,
+        default=None,
+        help="images are square-cropped to this (default 512; 256 for --protocol centre)",
+    )
+    p.add_argument(
+        "--protocol",
+        choices=PROTOCOLS,
+        default="guided",
+        help="guided: seeded mask, sketch and colour per image; centre: centred square hole "
+        "of half the side, no guides",
+    )
+    p.add_argument(
+        "--upscale",
+        type=int,
+        default=1,
+        metavar="K",
+        help="scale photo and guides by K before the edit and the result back for the "
+        "metrics (large-file behaviour)",
+    )
     p.add_argument(
         "--cache",
         type=Path,
@@ -58,7 +85,6 @@ def run(args: argparse.Namespace) -> int:
 
     from ...pipeline.images import save_image
     from ...pipeline.preprocess import EditInputs
-    from ...pipeline.result import apply_patch
     from ...pipeline.runtime import load_generator
     from ...training.guides import default_cache, load_guides, prepare
     from ...training.hed import edge_map, load_hed
@@ -69,16 +95,22 @@ def run(args: argparse.Namespace) -> int:
         masked_l1,
         masked_psnr,
         masked_ssim,
+        sharpness,
         sketch_f1,
     )
     from ...training.sketches import widen
     from .data import make_sample
-    from .infer import run_edit
 
     images = list_images(args.data)[: args.limit]
     if not images:
         print(f"no images in {args.data}", file=sys.stderr)
         return 2
+    if args.upscale < 1:
+        print("--upscale must be at least 1", file=sys.stderr)
+        return 2
+    centre = args.protocol == "centre"
+    if args.size is None:
+        args.size = CENTRE_SIZE if centre else 512
     guides = prepare(images, args.cache or default_cache(), args.size)
     model = load_generator(args.model) if args.model else None
     methods = (("sketchfill",) if model else ()) + BASELINES
@@ -91,8 +123,16 @@ def run(args: argparse.Namespace) -> int:
         g = load_guides(gfile)
         seed = image_seed(path.name)
         s = make_sample(
-            truth, widen(g.ridges), g.coarse, g.fine, np.random.default_rng(seed), allow_empty=False
+            truth,
+            widen(g.ridges),
+            g.coarse,
+            g.fine,
+            np.random.default_rng(seed),
+            allow_empty=False,
+            mask=centre_mask(args.size) if centre else None,
         )
+        if centre:
+            s = unguided(s)
         mask = s.mask > 0
         painted = s.painted > 0
         outputs = {}
@@ -101,8 +141,9 @@ def run(args: argparse.Namespace) -> int:
             color = np.dstack(
                 [np.clip(s.color, 0, 255).astype(np.uint8), (painted * 255).astype(np.uint8)]
             )
-            inputs = EditInputs(rgba, s.mask * 255, (s.sketch * 255).astype(np.uint8), color)
-            outputs["sketchfill"] = apply_patch(rgba, run_edit(model, inputs, seed))[..., :3]
+            sketch = (s.sketch * 255).astype(np.uint8) if s.sketch.any() else None
+            inputs = EditInputs(rgba, s.mask * 255, sketch, color if painted.any() else None)
+            outputs["sketchfill"] = edit_at_scale(model, inputs, seed, args.upscale)
         bgr = np.ascontiguousarray(truth[..., ::-1])
         m8 = s.mask * 255
         outputs["telea"] = cv2.inpaint(bgr, m8, INPAINT_RADIUS, cv2.INPAINT_TELEA)[..., ::-1]
@@ -119,6 +160,7 @@ def run(args: argparse.Namespace) -> int:
                 "perceptual": lpips.masked(out, truth, mask),
                 "sketch_f1": sketch_f1(edges, s.sketch, mask, tol),
                 "color_de": color_de(out, s.color, painted),
+                "sharpness": sharpness(out, truth, mask),
             }
         rows.append(row)
         if args.grid and len(sheet) < args.grid_rows:
@@ -134,6 +176,8 @@ def run(args: argparse.Namespace) -> int:
         "images": len(rows),
         "data": str(Path(args.data).resolve()),
         "size": args.size,
+        "protocol": args.protocol,
+        "upscale": args.upscale,
         "model": model.describe() if model else None,
         "per_image": [_clean(r) for r in rows],
     }
@@ -144,6 +188,60 @@ def run(args: argparse.Namespace) -> int:
         print(f"grid ({names}): {args.grid}")
     print_table(summary, METRICS)
     return 0
+
+
+def centre_mask(size: int):
+    """The mask-only benchmark's hole: a centred square of half the side."""
+    import numpy as np
+
+    mask = np.zeros((size, size), np.uint8)
+    q = size // 4
+    mask[q : size - q, q : size - q] = 1
+    return mask
+
+
+def unguided(sample):
+    """The sample with its sketch and colour hint taken away."""
+    import dataclasses
+
+    import numpy as np
+
+    return dataclasses.replace(
+        sample,
+        sketch=np.zeros_like(sample.sketch),
+        painted=np.zeros_like(sample.painted),
+    )
+
+
+def edit_at_scale(model, inputs, seed: int, k: int):
+    """The engine's edit of `inputs` scaled by k (photo bicubic, mask, sketch and colour
+    nearest: a pen stroke stays a stroke of k times the width), the result brought back to
+    the original size (area average) for the metrics."""
+    import numpy as np
+    from PIL import Image
+
+    from ...pipeline.preprocess import EditInputs
+    from ...pipeline.result import apply_patch
+    from .infer import run_edit
+
+    if k == 1:
+        return apply_patch(inputs.image, run_edit(model, inputs, seed))[..., :3]
+    h, w = inputs.mask.shape
+    size = (w * k, h * k)
+
+    def up(a, resample):
+        if a is None:
+            return None
+        return np.asarray(Image.fromarray(np.ascontiguousarray(a)).resize(size, resample))
+
+    big = EditInputs(
+        up(inputs.image, Image.Resampling.BICUBIC),
+        up(inputs.mask, Image.Resampling.NEAREST),
+        up(inputs.sketch, Image.Resampling.NEAREST),
+        up(inputs.color, Image.Resampling.NEAREST),
+    )
+    out = apply_patch(big.image, run_edit(model, big, seed))[..., :3]
+    return np.array(Image.fromarray(np.ascontiguousarray(out)).resize((w, h), Image.BOX))
 
 
 def sheet_row(truth, sample, outputs, tile: int = 256):
