@@ -73,6 +73,26 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--calib-count", type=int, default=16, help="calibration inputs for --int8")
     p.add_argument("--cache", type=Path, default=None, help="guide cache (see train --cache)")
     p.add_argument("--opset", type=int, default=17)
+    p.add_argument(
+        "--license",
+        default=None,
+        help="the card's licence line (default: commercial use allowed unless the training "
+        "data's note says non-commercial)",
+    )
+    p.add_argument(
+        "--notice",
+        type=Path,
+        default=None,
+        metavar="MANIFEST",
+        help="manifest (TSV with file and licence columns, as prepare-faces writes) of the "
+        "training photos: writes NOTICE.md with their licences and attributions beside the model",
+    )
+    p.add_argument(
+        "--notice-data",
+        type=Path,
+        default=None,
+        help="the training folder whose photos --notice counts (default: the checkpoint's)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:

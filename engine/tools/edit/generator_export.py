@@ -26,6 +26,7 @@ from ...training.exporting import (
     publish,
 )
 from ...training.guides import default_cache
+from ...training.notice import NOTICE_FILE, card_licence, write_notice
 from .card import GENERATOR, GENERATOR_FORMAT, LAST, training_summary
 from .model import Generator
 
@@ -195,8 +196,7 @@ def export(args: argparse.Namespace) -> list[Path]:
             sha256_file(onnx_path),
             description="Sketch- and colour-guided face inpainting (SC-FEGAN style), fills "
             "the masked region following the sketch and colour hints.",
-            license="Non-commercial research use only: trained on non-commercial research "
-            "data (see training.licence).",
+            license=args.license or card_licence(config["data"]["note"]),
             training={
                 **training_summary(config, step, seconds),
                 **({"schedule": args.schedule} if args.schedule else {}),
@@ -205,9 +205,14 @@ def export(args: argparse.Namespace) -> list[Path]:
             extra=extra,
         )
         card.save(staging)
+        if args.notice:
+            data = args.notice_data or Path(config["data"]["path"])
+            write_notice(staging, name, args.notice, data if data.is_dir() else None)
         folders = [(staging, out_root / name)]
         if args.int8:
             _int8(onnx_path, card, calib, held_out, got, fp32_ms, int8_staging)
+            if (staging / NOTICE_FILE).is_file():
+                shutil.copyfile(staging / NOTICE_FILE, int8_staging / NOTICE_FILE)
             folders.append((int8_staging, out_root / f"{name}-int8"))
         for src, dst in folders:
             publish(src, dst)
