@@ -61,6 +61,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--quick", action="store_true", help="fewer runs and canvases (a smoke test, not figures)"
     )
+    p.add_argument(
+        "--baseline",
+        type=Path,
+        default=None,
+        help="another edit model folder timed beside the served one (e.g. the previous release)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -72,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
         "model": model.describe(),
         "threads": threads,
         "repeat": repeat,
-        "generator": generator_latency(folder, threads, repeat),
+        "generator": generator_latency(folder, threads, repeat, args.baseline),
     }
     canvases = CANVAS_MEGAPIXELS[:2] if args.quick else CANVAS_MEGAPIXELS
     with engine_process(folder, threads) as (endpoint, pid):
@@ -133,8 +139,18 @@ def timed_pair(
     return out
 
 
-def generator_latency(folder: Path, threads: int, repeat: int) -> dict[str, Any]:
-    """The generator alone at 256 and 512 px: ONNX Runtime vs PyTorch eager, fp32 vs int8."""
+# SC-FEGAN's own generator widths (64-channel base); ours serves at half that.
+PAPER_WIDTH = 64
+
+
+def generator_latency(
+    folder: Path, threads: int, repeat: int, baseline: Path | None = None
+) -> dict[str, Any]:
+    """The generator alone at 256 and 512 px: ONNX Runtime vs PyTorch eager, fp32 vs int8,
+    beside a paper-width generator (random weights, exported by the same code) and an
+    optional baseline model, timed in the same run so that ratios hold across machines."""
+    import tempfile
+
     from ..pipeline.runtime import session_options
 
     out: dict[str, Any] = {}
@@ -142,6 +158,12 @@ def generator_latency(folder: Path, threads: int, repeat: int) -> dict[str, Any]
     int8 = folder.parent / f"{folder.name}-int8" / "model.onnx"
     if int8.is_file():
         sources["int8"] = int8
+    if baseline is not None:
+        sources["baseline"] = Path(baseline) / "model.onnx"
+    scratch = tempfile.TemporaryDirectory(prefix="sketchfill-bench-")
+    paper = _paper_width_graph(Path(scratch.name))
+    if paper is not None:
+        sources["paper_width"] = paper
     eager = _torch_eager(folder / "model.onnx", threads)
     for res in (256, 512):
         x = np.random.default_rng(0).standard_normal((1, 9, res, res)).astype(np.float32)
@@ -161,12 +183,31 @@ def generator_latency(folder: Path, threads: int, repeat: int) -> dict[str, Any]
             row["ort_speedup_vs_torch"] = (
                 row["torch_eager_fp32"]["median_s"] / row["onnxruntime_fp32"]["median_s"]
             )
+        fp32 = row["onnxruntime_fp32"]["median_s"]
         if "onnxruntime_int8" in row:
-            row["int8_speedup"] = (
-                row["onnxruntime_fp32"]["median_s"] / row["onnxruntime_int8"]["median_s"]
-            )
+            row["int8_speedup"] = fp32 / row["onnxruntime_int8"]["median_s"]
+        # How many times faster the served fp32 model is than each reference.
+        for kind in ("paper_width", "baseline"):
+            if f"onnxruntime_{kind}" in row:
+                row[f"speedup_vs_{kind}"] = row[f"onnxruntime_{kind}"]["median_s"] / fp32
         out[str(res)] = row
+    scratch.cleanup()
     return out
+
+
+def _paper_width_graph(folder: Path) -> Path | None:
+    """A generator of SC-FEGAN's widths with random weights as ONNX, or None without torch."""
+    try:
+        import torch
+
+        from ..tools.edit.model import Generator
+        from ..training.exporting import export_onnx
+    except ImportError:
+        return None
+    torch.manual_seed(0)
+    path = folder / "paper-width.onnx"
+    export_onnx(Generator(PAPER_WIDTH).eval(), 512, path, 17)
+    return path
 
 
 def _session_at(path: Path, res: int, options):
@@ -461,7 +502,13 @@ def print_report(r: dict[str, Any]) -> None:
     )
     print("generator alone            median    p95")
     for res, row in r["generator"].items():
-        for kind in ("onnxruntime_fp32", "onnxruntime_int8", "torch_eager_fp32"):
+        for kind in (
+            "onnxruntime_fp32",
+            "onnxruntime_int8",
+            "onnxruntime_baseline",
+            "onnxruntime_paper_width",
+            "torch_eager_fp32",
+        ):
             if kind in row:
                 t = row[kind]
                 print(
@@ -471,6 +518,12 @@ def print_report(r: dict[str, Any]) -> None:
             print(f"  {res:>3} ONNX Runtime vs torch eager: {row['ort_speedup_vs_torch']:.2f}x")
         if "int8_speedup" in row:
             print(f"  {res:>3} int8 vs fp32: {row['int8_speedup']:.2f}x")
+        if "speedup_vs_paper_width" in row:
+            ratio = row["speedup_vs_paper_width"]
+            print(f"  {res:>3} served fp32 vs paper-width generator: {ratio:.2f}x faster")
+        if "speedup_vs_baseline" in row:
+            ratio = row["speedup_vs_baseline"]
+            print(f"  {res:>3} served fp32 vs --baseline: {ratio:.2f}x faster")
     print("\nedit of a 512-px region     in process   via engine   overhead")
     for canvas, row in r["edit"].items():
         print(
