@@ -102,6 +102,10 @@ def test_training_writes_checkpoints_and_resumes_exactly():
     assert train(split, "--resume", steps=4).returncode == 0
     a, b = _weights(straight), _weights(split)
     assert all(torch.equal(a[k], b[k]) for k in a), "a resumed run must match an unbroken one"
+    # In full precision too, discriminator included: the float16 copy can hide a drift.
+    full_a, full_b = (torch.load(r / LAST, weights_only=True) for r in (straight, split))
+    for part in ("ema", "D"):
+        assert all(torch.equal(full_a[part][k], full_b[part][k]) for k in full_a[part]), part
     assert not list(split.glob(".*.tmp"))
 
     # A fresh box that only got generator.pt back continues from the generator weights.

@@ -211,6 +211,10 @@ class Trainer:
             drop_last=True,
             prefetch_factor=4 if workers else None,
             persistent_workers=False,
+            # The loader draws its workers' base seed from this generator when iteration
+            # starts; from the global one it would shift the restored RNG on every resume
+            # (the samples themselves are seeded by their ids, see data.py).
+            generator=torch.Generator().manual_seed(a.seed + self.rank),
         )
         self.log(
             f"training {len(images)} images at {a.res} px, batch {a.batch} x {self.world} "
