@@ -73,6 +73,9 @@ class Client:
         self._monitor: zmq.Socket | None = None
         self._pending: set[str] = set()
         self._inbox: list[Event] = []
+        # The engine's limits from its last hello: a request over them is refused here,
+        # before hundreds of megabytes travel only to be refused there.
+        self.limits: dict[str, Any] = {}
         self._connect()
 
     def _connect(self) -> None:
@@ -147,15 +150,26 @@ class Client:
             for event in self._take(rid, remaining):
                 if event.kind == protocol.OP_ERROR:
                     raise event.error  # type: ignore[misc]
+                limits = event.header.get("limits")
+                self.limits = limits if isinstance(limits, dict) else {}
                 return event.header
 
     def submit(self, request: Request) -> str:
         """Queue an edit or tone request; returns its id. Follow it with poll() or wait()."""
         rid = _new_id()
         try:
-            self.socket.send_multipart(request.frames(rid), copy=False)
+            frames = request.frames(rid)  # copies a non-contiguous array (numpy slice) once
         except ValueError as exc:  # buffer sizes that disagree with the region
             raise EngineError(protocol.BAD_REQUEST, str(exc)) from None
+        size = sum(len(memoryview(f).cast("B")) for f in frames)
+        limit = self.limits.get("max_message_bytes")
+        if protocol.is_int(limit) and size > limit:
+            raise EngineError(
+                protocol.TOO_LARGE,
+                f"this request is {size >> 20} MiB; the engine at {self.endpoint} takes at "
+                f"most {limit >> 20} MiB: send a smaller region",
+            )
+        self.socket.send_multipart(frames, copy=False)
         self._pending.add(rid)
         return rid
 
@@ -298,7 +312,7 @@ class Client:
         result = None
         if message.op == protocol.OP_RESULT:
             patch = message.buffers.get("patch")
-            if patch is None:
+            if patch is None or not (protocol.is_int(h.get("x")) and protocol.is_int(h.get("y"))):
                 return None
             result = EditResult(
                 h["x"],

@@ -31,6 +31,10 @@ HINTS: dict[str, str] = {
     "with --model",
     protocol.MODEL_INVALID: "reinstall the model or restart the engine with another --model",
     protocol.INTERNAL: "this is a bug in the engine: its log has the details",
+    protocol.SHUTTING_DOWN: "the engine is stopping; try again once it is back",
+    protocol.DROPPED: "the result waited too long to be read; try again",
+    protocol.UNAUTHORIZED: "ask for this machine's key to be added to the engine's "
+    "authorised folder",
 }
 # Codes whose advice differs for one tool, by engine op.
 TOOL_HINTS: dict[str, dict[str, str]] = {

@@ -11,6 +11,8 @@ described in order by the header's `buffers` list (name, width, height, layout, 
 from __future__ import annotations
 
 import json
+import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -41,18 +43,26 @@ NOT_FOUND = "not_found"
 MODEL_MISSING = "model_missing"
 MODEL_INVALID = "model_invalid"
 CANCELLED = "cancelled"
+SHUTTING_DOWN = "shutting_down"  # the engine is stopping: queued and running work ends
+# A result held for a client that did not read it was given up (ServeConfig.hold_seconds).
+DROPPED = "dropped"
 INTERNAL = "internal"
+# Also sent by an engine whose authorised-keys folder no longer lists the client's key.
+UNAUTHORIZED = "unauthorized"
 # Raised on the client side only, never sent by the engine.
 UNREACHABLE = "unreachable"
 TIMEOUT = "timeout"
-UNAUTHORIZED = "unauthorized"
 
 # Pixel layouts a buffer may have: name -> bytes per pixel. Krita hands out BGRA, so the
 # engine accepts it as is instead of making the plug-in swap bytes in pure Python.
 LAYOUTS: dict[str, int] = {"L": 1, "RGB": 3, "RGBA": 4, "BGRA": 4}
 
 MAX_HEADER_BYTES = 64 * 1024
+# Nesting a header may have: real ones need 3 ({"buffers": [{...}]}). Checked before
+# json.loads, whose recursion on '[' * 60000 would otherwise end the reading thread.
+MAX_JSON_DEPTH = 16
 MAX_SIDE = 1 << 17
+MAX_NAME = 128  # characters in an id, op or buffer name
 
 
 class ProtocolError(Exception):
@@ -122,20 +132,83 @@ class Message:
         return self.header.get("id")
 
 
+_JSON_STRINGS = re.compile(r'"(?:[^"\\]|\\.)*"', re.S)
+_JSON_BRACKETS = re.compile(r"[\[\]{}]")
+
+
+def json_depth_exceeds(text: str, limit: int = MAX_JSON_DEPTH) -> bool:
+    """Whether `text` nests arrays or objects deeper than `limit`: a linear scan outside
+    strings, so a hostile header is refused before any recursive parser sees it."""
+    depth = 0
+    for match in _JSON_BRACKETS.finditer(_JSON_STRINGS.sub("", text)):
+        depth += 1 if match.group() in "[{" else -1
+        if depth > limit:
+            return True
+    return False
+
+
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def loads_header(raw: bytes) -> Any:
+    """Strict, bounded JSON: size and depth checked first; NaN and Infinity refused."""
+    if len(raw) > MAX_HEADER_BYTES:
+        raise ProtocolError(TOO_LARGE, f"header of {len(raw)} bytes exceeds {MAX_HEADER_BYTES}")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ProtocolError(BAD_REQUEST, f"frame 0 is not a UTF-8 JSON header: {exc}") from None
+    if json_depth_exceeds(text):
+        raise ProtocolError(BAD_REQUEST, f"header nests deeper than {MAX_JSON_DEPTH} levels")
+    try:
+        return json.loads(text, parse_constant=_no_constants)
+    except (ValueError, RecursionError) as exc:
+        raise ProtocolError(BAD_REQUEST, f"frame 0 is not a UTF-8 JSON header: {exc}") from None
+
+
+def is_int(v: Any) -> bool:
+    """A JSON integer: not a bool (True == 1 in Python) and not a float such as 1.0."""
+    return type(v) is int
+
+
+def is_number(v: Any) -> bool:
+    return (type(v) is int or type(v) is float) and math.isfinite(v)
+
+
+def is_name(v: Any) -> bool:
+    return isinstance(v, str) and 0 < len(v) <= MAX_NAME
+
+
 def encode(header: dict[str, Any], buffers: Sequence[Buffer] = ()) -> list[bytes | Any]:
     """Frames for one message: the JSON header (with protocol and buffer list) then pixels."""
+    payloads = []
     for buf in buffers:
-        if buf.layout not in LAYOUTS:
+        if not isinstance(buf.layout, str) or buf.layout not in LAYOUTS:
             raise ValueError(f"unknown pixel layout {buf.layout!r}")
-        if len(memoryview(buf.data).cast("B")) != buf.nbytes:
+        data = contiguous(buf.data, buf.name)
+        if len(data) != buf.nbytes:
             raise ValueError(
-                f"buffer {buf.name!r} holds {len(memoryview(buf.data).cast('B'))} bytes, "
+                f"buffer {buf.name!r} holds {len(data)} bytes, "
                 f"expected {buf.nbytes} for {buf.width}x{buf.height} {buf.layout}"
             )
+        payloads.append(buf.data if data.obj is buf.data else data)
     full = {"protocol": PROTOCOL_VERSION, **header}
     if buffers:
         full["buffers"] = [b.describe() for b in buffers]
-    return [json.dumps(full, separators=(",", ":")).encode("utf-8"), *(b.data for b in buffers)]
+    return [json.dumps(full, separators=(",", ":")).encode("utf-8"), *payloads]
+
+
+def contiguous(data: Any, name: str = "buffer") -> memoryview:
+    """The bytes of `data` as a flat view, copied once when it is not C-contiguous (a
+    numpy slice or transpose): ZeroMQ sends contiguous memory only."""
+    try:
+        view = memoryview(data)
+    except TypeError:
+        raise ValueError(f"{name!r} is {type(data).__name__}, not a pixel buffer") from None
+    if not view.c_contiguous:
+        view = memoryview(view.tobytes())
+    return view.cast("B") if view.format != "B" or view.ndim != 1 else view
 
 
 def decode(frames: Sequence[Any]) -> Message:
@@ -146,26 +219,22 @@ def decode(frames: Sequence[Any]) -> Message:
     """
     if not frames:
         raise ProtocolError(BAD_REQUEST, "empty message")
-    raw = _as_bytes(frames[0])
-    if len(raw) > MAX_HEADER_BYTES:
-        raise ProtocolError(TOO_LARGE, f"header of {len(raw)} bytes exceeds {MAX_HEADER_BYTES}")
-    try:
-        header = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise ProtocolError(BAD_REQUEST, f"frame 0 is not a UTF-8 JSON header: {exc}") from None
+    header = loads_header(_as_bytes(frames[0]))
     if not isinstance(header, dict):
         raise ProtocolError(BAD_REQUEST, "frame 0 must be a JSON object")
     rid = header.get("id")
-    if rid is not None and not (isinstance(rid, str) and 0 < len(rid) <= 128):
-        raise ProtocolError(BAD_REQUEST, "id must be a string of 1 to 128 characters")
-    if header.get("protocol") != PROTOCOL_VERSION:
+    if rid is not None and not is_name(rid):
+        raise ProtocolError(BAD_REQUEST, f"id must be a string of 1 to {MAX_NAME} characters")
+    version = header.get("protocol")
+    if not (is_int(version) and version == PROTOCOL_VERSION):
+        shown = repr(version) if is_number(version) or isinstance(version, bool) else "that"
         raise ProtocolError(
             UNSUPPORTED_PROTOCOL,
-            f"protocol {header.get('protocol')!r} is not supported; this peer speaks "
+            f"protocol {shown[:40]} is not supported; this peer speaks the integer "
             f"protocol {PROTOCOL_VERSION}",
             rid,
         )
-    if not isinstance(header.get("op"), str):
+    if not is_name(header.get("op")):
         raise ProtocolError(BAD_REQUEST, "header has no op", rid)
     buffers = _decode_buffers(header, frames[1:], rid)
     return Message(header, buffers)
@@ -187,11 +256,13 @@ def _decode_buffers(header: dict[str, Any], frames: Sequence[Any], rid: str | No
             raise ProtocolError(BAD_REQUEST, "each buffer description must be an object", rid)
         name, layout = spec.get("name"), spec.get("layout")
         width, height, size = spec.get("width"), spec.get("height"), spec.get("bytes")
-        if not isinstance(name, str) or name in buffers:
-            raise ProtocolError(BAD_REQUEST, f"buffer name {name!r} is missing or repeated", rid)
-        if layout not in LAYOUTS:
+        if not is_name(name) or name in buffers:
+            shown = repr(name)[:40] if isinstance(name, str) else "that"
+            raise ProtocolError(BAD_REQUEST, f"buffer name {shown} is missing or repeated", rid)
+        if not isinstance(layout, str) or layout not in LAYOUTS:
+            shown = repr(layout)[:20] if isinstance(layout, str) else type(layout).__name__
             raise ProtocolError(
-                BAD_REQUEST, f"buffer {name!r}: layout {layout!r} not in {sorted(LAYOUTS)}", rid
+                BAD_REQUEST, f"buffer {name!r}: layout {shown} not in {sorted(LAYOUTS)}", rid
             )
         if not all(_is_size(v) for v in (width, height)) or not _is_count(size):
             raise ProtocolError(BAD_REQUEST, f"buffer {name!r}: bad width/height/bytes", rid)
@@ -209,11 +280,11 @@ def _decode_buffers(header: dict[str, Any], frames: Sequence[Any], rid: str | No
 
 
 def _is_size(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool) and 0 < v <= MAX_SIDE
+    return is_int(v) and 0 < v <= MAX_SIDE
 
 
 def _is_count(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool) and v >= 0
+    return is_int(v) and v >= 0
 
 
 def _as_buffer(frame: Any) -> memoryview:

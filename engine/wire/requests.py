@@ -165,7 +165,11 @@ class Event:
     def error(self) -> EngineError | None:
         if self.kind != protocol.OP_ERROR:
             return None
-        return EngineError(self.header.get("code", protocol.INTERNAL), self.header["message"])
+        code, text = self.header.get("code"), self.header.get("message")
+        return EngineError(
+            code if isinstance(code, str) else protocol.INTERNAL,
+            text if isinstance(text, str) else "the engine sent an error without a message",
+        )
 
 
 def edit_region(
