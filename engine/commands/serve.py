@@ -7,6 +7,8 @@ import signal
 import sys
 from pathlib import Path
 
+import zmq
+
 from ..serve.server import Engine, ServeConfig
 from ..wire.launch import is_local
 
@@ -36,6 +38,24 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         type=int,
         default=d.max_queue,
         help="edits that may wait before new ones are refused as busy (%(default)s)",
+    )
+    p.add_argument(
+        "--max-client-queue",
+        type=int,
+        default=d.max_client_queue,
+        help="requests one client may have queued, running or unread (%(default)s)",
+    )
+    p.add_argument(
+        "--max-queued-bytes",
+        type=int,
+        default=d.max_queued_bytes,
+        help="bytes of requests and unread replies the engine holds at once (%(default)s)",
+    )
+    p.add_argument(
+        "--shutdown-grace",
+        type=float,
+        default=d.shutdown_grace,
+        help="seconds running edits get to answer on SIGTERM (%(default)s)",
     )
     p.add_argument(
         "--broker",
@@ -83,11 +103,17 @@ def run(args: argparse.Namespace) -> int:
         max_pixels=args.max_pixels,
         max_message_bytes=args.max_message_bytes,
         max_queue=args.max_queue,
+        max_client_queue=max(1, args.max_client_queue),
+        max_queued_bytes=args.max_queued_bytes,
+        shutdown_grace=max(0.0, args.shutdown_grace),
         curve_secret_file=args.curve_secret,
         authorized_clients=args.authorized_clients,
         broker=args.broker,
     )
-    engine = Engine(config)
+    ctx = zmq.Context()
+    engine = Engine(config, ctx)
+    # SIGTERM or Ctrl-C: every queued and running request is answered (shutting_down)
+    # within the grace period; a second signal skips what is left of it.
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: engine.stop())
     try:
@@ -95,4 +121,7 @@ def run(args: argparse.Namespace) -> int:
     except Exception as exc:  # binding errors mostly: say which endpoint and why
         print(f"the engine cannot serve {config.endpoint}: {exc}", file=sys.stderr)
         return 1
+    finally:
+        # Waits (up to the sockets' linger) for the last replies to leave the process.
+        ctx.destroy(linger=1000)
     return 0

@@ -3,21 +3,25 @@
 One thread owns the ROUTER socket: it answers `hello` and `cancel` at once, checks each
 `edit` and queues it. Worker threads run the edits and hand their replies back through an
 inproc socket, so the ROUTER is never touched by two threads and a long edit never keeps
-other clients waiting for an answer. Replies go out without blocking: a slow client's
-full pipe or a vanished client costs that client its reply, never anyone else's.
+other clients waiting for an answer. Replies go out without blocking: a vanished client
+loses its replies, a client that is not reading has its results held (schedule.py), and
+neither slows anyone else down.
+
+Whatever arrives is answered with a coded error or dropped, never allowed to end a thread:
+one guard wraps the reading and handling of each message, each worker's job and each turn
+of the socket loop.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
-import json
 import logging
 import os
 import secrets
 import threading
 import time
 import traceback
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -42,6 +46,8 @@ from ..tools import registry
 from ..tools.registry import TOOLS, Tool
 from ..wire import protocol
 from ..wire.protocol import Buffer, Message, ProtocolError
+from .curve_keys import AuthorizedKeys
+from .schedule import FairQueue, Held, Outbox
 from .sockets import broker_cancel_feed, enable_curve
 
 log = logging.getLogger("sketchfill.server")
@@ -64,8 +70,20 @@ class ServeConfig:
     max_pixels: int = 64_000_000
     max_message_bytes: int = 512 * 1024 * 1024
     max_queue: int = 32
+    # One client's share: its requests queued, running or with replies it has not read.
+    max_client_queue: int = 8
+    # Bytes of requests queued or running plus replies held for clients, all together.
+    # Raised to max_message_bytes if lower, so any request within the limit can be served.
+    max_queued_bytes: int = 2 * 1024 * 1024 * 1024
+    # A result a client has not read for this long gives up its pixels for a `dropped`
+    # error (it is held until then; a client that disconnects loses it at once).
+    hold_seconds: float = 600.0
+    # On stop (SIGTERM): queued work is answered `shutting_down` at once; running work is
+    # cancelled and has this long to answer before it is answered `shutting_down` too.
+    shutdown_grace: float = 5.0
     margin: float = DEFAULT_MARGIN
-    # Replies to a client that stopped reading are dropped after this many messages.
+    # Messages ZeroMQ queues for a client before the engine holds (results) or drops
+    # (progress) what is sent to it.
     send_hwm: int = 64
     warmup: int = 2
     # Seconds between "still working" progress messages for every queued or running edit,
@@ -93,9 +111,11 @@ class Job:
     seed: int
     feather: float
     reply_layout: str
+    nbytes: int = 0  # the request's bytes, counted against max_queued_bytes
     token: CancelToken = field(default_factory=CancelToken)
     received: float = field(default_factory=time.monotonic)
     running: bool = False
+    shutdown: bool = False  # cancelled because the engine is stopping
     stage: str = "queued"
     fraction: float = 0.0
 
@@ -152,10 +172,15 @@ class Engine:
         self._ctx = context or zmq.Context.instance()
         self._models = {tool.op: ModelSlot(config, tool) for tool in TOOLS.values()}
         self._cond = threading.Condition()
-        self._queue: deque[Job] = deque()
+        self._queue: FairQueue[Job] = FairQueue()
         self._jobs: dict[tuple[Peer, str], Job] = {}
+        self._admitted_bytes = 0  # of the jobs in _jobs
+        self._router: zmq.Socket | None = None  # set while serving; its thread only
+        self._outbox = Outbox(self._try_send)
+        self._keys: AuthorizedKeys | None = None
         self._depth = 2 if config.broker else 1  # frames of routing envelope
         self._stopping = threading.Event()
+        self._hurry = threading.Event()  # a second stop: skip the shutdown grace
         self._events_addr = f"inproc://sketchfill-events-{secrets.token_hex(6)}"
         self._workers: list[threading.Thread] = []
         self.bound_endpoint: str | None = None
@@ -168,6 +193,7 @@ class Engine:
             slot.load()
         router = self._ctx.socket(zmq.ROUTER)
         router.setsockopt(zmq.LINGER, 0)
+        self._router = router
         authenticator = self._secure(router) if self.config.curve else None
         router.setsockopt(zmq.ROUTER_MANDATORY, 1)  # learn when a client has gone
         router.setsockopt(zmq.SNDHWM, self.config.send_hwm)
@@ -194,6 +220,7 @@ class Engine:
             log.info("SketchFill engine %s listening on %s", __version__, self.bound_endpoint)
             self.ready.set()
             self._loop(router, events, cancels)
+            self._shut_down(router, events)
         finally:
             self._stopping.set()
             with self._cond:
@@ -201,8 +228,10 @@ class Engine:
                     job.token.cancel()
                 self._cond.notify_all()
             for t in self._workers:
-                t.join(timeout=5)
-            router.close(linger=0)
+                t.join(timeout=1)
+            # Linger, so the last replies leave before the process exits (the serve
+            # command terminates the context, which waits up to this long for them).
+            router.close(linger=1000)
             events.close(linger=0)
             if cancels is not None:
                 cancels.close(linger=0)
@@ -211,14 +240,60 @@ class Engine:
 
     def _secure(self, router: zmq.Socket):
         assert self.config.curve_secret_file is not None
+        if self.config.authorized_clients:
+            self._keys = AuthorizedKeys(self.config.authorized_clients)
         return enable_curve(
-            self._ctx, router, self.config.curve_secret_file, self.config.authorized_clients
+            self._ctx,
+            router,
+            self.config.curve_secret_file,
+            self.config.authorized_clients,
+            keys=self._keys,
         )
 
     def stop(self) -> None:
+        """Stop serving (thread- and signal-safe); a second call skips the grace period."""
+        if self._stopping.is_set():
+            self._hurry.set()
         self._stopping.set()
         with self._cond:
             self._cond.notify_all()
+
+    def _shut_down(self, router: zmq.Socket, events: zmq.Socket) -> None:
+        """Answer every queued and running job before the sockets close: queued ones at
+        once, running ones when their cancelled run returns or the grace period ends."""
+        with self._cond:
+            queued = self._queue.clear()
+            for job in queued:
+                self._jobs.pop((job.peer, job.id), None)
+                self._admitted_bytes -= job.nbytes
+            for job in self._jobs.values():
+                job.shutdown = True
+                job.token.cancel()
+            self._cond.notify_all()
+        for job in queued:
+            self._final(job.peer, job.id, protocol.encode(_shutting_down(job.id)))
+        deadline = time.monotonic() + self.config.shutdown_grace
+        while time.monotonic() < deadline and not self._hurry.is_set():
+            with self._cond:
+                running = bool(self._jobs)
+            self._forward_events(router, events)
+            self._outbox.flush()
+            if not running and not self._outbox:
+                break
+            events.poll(20)
+        self._forward_events(router, events)
+        with self._cond:
+            stuck = list(self._jobs.values())
+        for job in stuck:
+            self._final(job.peer, job.id, protocol.encode(_shutting_down(job.id)))
+        self._outbox.flush()
+        if stuck or self._outbox:
+            log.warning(
+                "stopped with %d edits still running and replies held for %d clients",
+                len(stuck),
+                len(self._outbox.peers()),
+            )
+        log.info("engine stopped; %d queued requests were answered shutting_down", len(queued))
 
     # -- the ROUTER thread -------------------------------------------------------------
 
@@ -228,40 +303,119 @@ class Engine:
         poller.register(events, zmq.POLLIN)
         if cancels is not None:
             poller.register(cancels, zmq.POLLIN)
-        depth = self._depth
-        next_beat = time.monotonic() + self.config.heartbeat
+        next_beat = next_expiry = time.monotonic() + self.config.heartbeat
         while not self._stopping.is_set():
-            ready = dict(poller.poll(200))
-            if time.monotonic() >= next_beat:
-                self._heartbeat(router)
-                next_beat = time.monotonic() + self.config.heartbeat
-            if events in ready:
-                for _ in range(256):  # replies first: they free memory and clients
-                    try:
-                        frames = events.recv_multipart(zmq.NOBLOCK, copy=False)
-                    except zmq.Again:
-                        break
-                    self._send(router, _envelope(frames, depth), frames[depth:])
-            if cancels is not None and cancels in ready:
-                self._broadcast_cancels(router, cancels)
-            if router in ready:
-                for _ in range(64):  # bounded, so replies interleave under a flood
-                    try:
-                        frames = router.recv_multipart(zmq.NOBLOCK, copy=False)
-                    except zmq.Again:
-                        break
-                    if len(frames) > depth:
-                        self._handle(router, _envelope(frames, depth), frames[depth:])
+            # A turn that fails on something unforeseen is logged and the loop goes on:
+            # this thread is the engine, for every client.
+            try:
+                ready = dict(poller.poll(20 if self._outbox else 200))
+                now = time.monotonic()
+                if now >= next_beat:
+                    self._heartbeat(router)
+                    next_beat = now + self.config.heartbeat
+                if now >= next_expiry:
+                    self._expire_held()
+                    next_expiry = now + 1.0
+                self._outbox.flush()
+                if events in ready:
+                    self._forward_events(router, events)
+                if cancels is not None and cancels in ready:
+                    self._broadcast_cancels(router, cancels)
+                if router in ready:
+                    for _ in range(64):  # bounded, so replies interleave under a flood
+                        try:
+                            frames = router.recv_multipart(zmq.NOBLOCK, copy=False)
+                        except zmq.Again:
+                            break
+                        self._guard(router, frames)
+            except Exception:
+                log.error("engine loop: unexpected failure, carrying on:\n%s", _trace())
+
+    def _guard(self, router: zmq.Socket, frames: list[Any]) -> None:
+        """The one place a client's message is read and handled: nothing it holds may end
+        this thread. What cannot be addressed (no frames past the envelope) is dropped."""
+        depth = self._depth
+        if len(frames) <= depth:
+            return
+        peer = _envelope(frames, depth)
+        try:
+            if self._keys is not None and not self._still_authorized(frames[depth]):
+                text = "this client's key is no longer in the engine's authorised folder"
+                error = protocol.error_header(protocol.UNAUTHORIZED, text, _peek_id(frames[depth]))
+                self._reply(router, peer, error)
+                return
+            self._handle(router, peer, frames[depth:])
+        except Exception as exc:
+            log.error("message from %s could not be handled:\n%s", _name(peer), _trace())
+            text = f"the engine could not handle this message ({type(exc).__name__})"
+            with contextlib.suppress(Exception):
+                self._reply(router, peer, protocol.error_header(protocol.BAD_REQUEST, text))
+
+    def _still_authorized(self, frame: Any) -> bool:
+        """CURVE: the key this connection authenticated with is still in the folder."""
+        assert self._keys is not None
+        try:
+            user = frame.get("User-Id")
+        except (zmq.ZMQError, AttributeError):
+            return True  # no ZAP metadata on this transport: the handshake decided
+        return self._keys.allows(user.encode() if isinstance(user, str) else user)
+
+    def _forward_events(self, router: zmq.Socket, events: zmq.Socket) -> None:
+        """Workers' messages to clients: [kind, request id, *envelope, *message]."""
+        depth = self._depth
+        for _ in range(256):  # replies first: they free memory and clients
+            try:
+                frames = events.recv_multipart(zmq.NOBLOCK, copy=False)
+            except zmq.Again:
+                return
+            kind, rid = frames[0].bytes, frames[1].bytes.decode()
+            peer, message = _envelope(frames[2:], depth), frames[2 + depth :]
+            if kind == _FINAL:
+                self._final(peer, rid, message)
+            else:
+                self._send(router, peer, message)
+
+    def _try_send(self, peer: Peer, frames: list[Any]) -> bool:
+        """Send without blocking; False when the client's pipe is full (it is not
+        reading). A client that has gone is forgotten, and counts as sent."""
+        assert self._router is not None
+        try:
+            self._router.send_multipart([*peer, *frames], zmq.NOBLOCK, copy=False)
+        except zmq.Again:
+            return False
+        except zmq.ZMQError as exc:
+            if exc.errno == errno.EHOSTUNREACH:
+                self._forget_peer(peer)
+            else:
+                log.warning("reply to %s failed: %s", _name(peer), exc)
+        return True
 
     def _send(self, router: zmq.Socket, peer: Peer, frames: list[Any]) -> None:
-        try:
-            router.send_multipart([*peer, *frames], zmq.NOBLOCK, copy=False)
-        except zmq.Again:
-            log.warning("client %s is not reading; reply dropped", _name(peer))
-        except zmq.ZMQError as exc:
-            if exc.errno != errno.EHOSTUNREACH:
-                raise
-            self._forget_peer(peer)
+        """Progress, heartbeats and answers to refused requests: dropped when the client
+        is not reading (held results for it go first, in order)."""
+        if self._outbox.count(peer) or not self._try_send(peer, frames):
+            log.debug("client %s is not reading; progress message dropped", _name(peer))
+
+    def _final(self, peer: Peer, rid: str, frames: list[Any]) -> None:
+        """The one result or error of an admitted job: sent, or held until it is read."""
+        nbytes = sum(len(f) for f in frames[1:])
+        self._outbox.send(peer, frames, nbytes, rid)
+        if self._outbox.count(peer):
+            log.info("client %s is not reading; reply to %s held", _name(peer), rid)
+
+    def _expire_held(self) -> None:
+        def dropped(held: Held) -> list[Any]:
+            text = (
+                f"the result was held {self.config.hold_seconds:.0f} s for this client, "
+                "which did not read it, and then given up; send the request again"
+            )
+            return protocol.encode(protocol.error_header(protocol.DROPPED, text, held.request_id))
+
+        given_up = self._outbox.expire(self.config.hold_seconds, dropped)
+        if given_up:
+            log.warning(
+                "%d unread results given up after %.0f s", given_up, self.config.hold_seconds
+            )
 
     def _heartbeat(self, router: zmq.Socket) -> None:
         with self._cond:
@@ -276,7 +430,9 @@ class Engine:
         self._send(router, peer, protocol.encode(header, buffers))
 
     def _forget_peer(self, peer: Peer) -> None:
-        """The client disconnected: drop its queued work and stop what it has running."""
+        """The client disconnected: drop its queued work, held replies and stop what it
+        has running."""
+        self._outbox.forget(peer)
         with self._cond:
             for key, job in list(self._jobs.items()):
                 if key[0] == peer:
@@ -284,11 +440,14 @@ class Engine:
                     if not job.running:
                         self._queue.remove(job)
                         del self._jobs[key]
+                        self._admitted_bytes -= job.nbytes
         log.info("client %s went away; its requests were cancelled", _name(peer))
 
     def _handle(self, router: zmq.Socket, peer: Peer, frames: list[Any]) -> None:
         try:
-            total = sum(len(f.buffer) for f in frames)
+            # Sizes first, from the frames' lengths alone: nothing of a message that
+            # could not be served is parsed, copied or queued.
+            total = sum(len(f) for f in frames)
             if total > self.config.max_message_bytes:
                 raise ProtocolError(
                     protocol.TOO_LARGE,
@@ -302,7 +461,7 @@ class Engine:
             elif op == protocol.OP_CANCEL:
                 self._cancel(router, peer, message)
             elif op in TOOLS:
-                self._accept(router, peer, message, TOOLS[op])
+                self._accept(router, peer, message, TOOLS[op], total)
             else:
                 known = ", ".join([protocol.OP_HELLO, protocol.OP_CANCEL, *TOOLS])
                 raise ProtocolError(
@@ -346,6 +505,8 @@ class Engine:
                 "max_pixels": self.config.max_pixels,
                 "max_message_bytes": self.config.max_message_bytes,
                 "max_queue": self.config.max_queue,
+                "max_client_queue": self.config.max_client_queue,
+                "max_queued_bytes": self._byte_budget(),
                 "max_feather": MAX_FEATHER,
             },
             "context": {
@@ -357,9 +518,12 @@ class Engine:
     def _identity(self) -> dict[str, Any]:
         return {"name": "sketchfill", "version": __version__, "pid": os.getpid()}
 
+    def _byte_budget(self) -> int:
+        return max(self.config.max_queued_bytes, self.config.max_message_bytes)
+
     def _cancel(self, router: zmq.Socket, peer: Peer, message: Message) -> None:
         target = message.header.get("target")
-        if not isinstance(target, str):
+        if not protocol.is_name(target):
             raise ProtocolError(protocol.BAD_REQUEST, "cancel needs a target id", message.id)
         job = self._cancel_job(router, lambda j: j.peer == peer and j.id == target)
         if job is None:
@@ -381,10 +545,13 @@ class Engine:
             except ValueError:
                 continue
             try:
-                target = json.loads(header).get("target")
-            except (ValueError, AttributeError):
+                target = protocol.loads_header(header).get("target")
+            except (ProtocolError, AttributeError):
                 continue
-            self._cancel_job(router, lambda j, c=client, t=target: j.peer[-1] == c and j.id == t)
+            if protocol.is_name(target):
+                self._cancel_job(
+                    router, lambda j, c=client, t=target: j.peer[-1] == c and j.id == t
+                )
 
     def _cancel_job(self, router: zmq.Socket, match: Callable[[Job], bool]) -> Job | None:
         """Cancel the first job `match` accepts: a queued one leaves the queue at once and
@@ -398,17 +565,35 @@ class Engine:
             if not running:
                 self._queue.remove(job)
                 del self._jobs[(job.peer, job.id)]
+                self._admitted_bytes -= job.nbytes
         if not running:
-            self._reply(router, job.peer, _cancelled(job.id))
+            self._final(job.peer, job.id, protocol.encode(_cancelled(job.id)))
             self._announce_positions(lambda p, h: self._reply(router, p, h))
         return job
 
-    def _accept(self, router: zmq.Socket, peer: Peer, message: Message, tool: Tool) -> None:
+    def _accept(
+        self, router: zmq.Socket, peer: Peer, message: Message, tool: Tool, nbytes: int
+    ) -> None:
         job = self._check_request(peer, message, tool)
+        job.nbytes = nbytes
+        budget = self._byte_budget()
         with self._cond:
             if (peer, job.id) in self._jobs:
                 raise ProtocolError(
-                    protocol.BAD_REQUEST, f"request id {job.id!r} is already in use", job.id
+                    protocol.BAD_REQUEST,
+                    f"request id {job.id!r} is already in use",
+                    job.id,
+                )
+            # This client's own share first: a flood from one client is refused before
+            # it can crowd out the others (who are served round-robin with it).
+            mine = sum(1 for j in self._jobs.values() if j.peer == peer)
+            unread = self._outbox.count(peer)
+            if mine + unread >= self.config.max_client_queue:
+                raise ProtocolError(
+                    protocol.BUSY,
+                    f"this client has {mine} requests queued or running and {unread} replies "
+                    f"it has not read (limit {self.config.max_client_queue}); wait for them",
+                    job.id,
                 )
             if len(self._queue) >= self.config.max_queue:
                 raise ProtocolError(
@@ -416,9 +601,19 @@ class Engine:
                     f"the engine has {len(self._queue)} edits queued; try again shortly",
                     job.id,
                 )
+            used = self._admitted_bytes + self._outbox.nbytes
+            if used + nbytes > budget:
+                raise ProtocolError(
+                    protocol.BUSY,
+                    f"the engine holds {used >> 20} MiB of requests and unread replies; this "
+                    f"one of {nbytes >> 20} MiB would pass its {budget >> 20} MiB; try again "
+                    "shortly",
+                    job.id,
+                )
             self._queue.append(job)
             self._jobs[(peer, job.id)] = job
-            position = len(self._queue)
+            self._admitted_bytes += nbytes
+            position = next(i for i, j in enumerate(self._queue, start=1) if j is job)
             self._cond.notify()
         self._reply(router, peer, _progress(job.id, "queued", 0.0, queue_position=position))
 
@@ -471,14 +666,10 @@ class Engine:
         elif not _is_int(seed) or not 0 <= seed < 2**63:
             raise bad("seed must be a non-negative integer or null")
         feather = h.get("feather", 0)
-        if (
-            not isinstance(feather, (int, float))
-            or isinstance(feather, bool)
-            or not (0 <= feather <= MAX_FEATHER)
-        ):
+        if not protocol.is_number(feather) or not (0 <= feather <= MAX_FEATHER):
             raise bad(f"feather must be a number from 0 to {MAX_FEATHER}")
         reply_layout = h.get("reply_layout", "RGBA")
-        if reply_layout not in REPLY_LAYOUTS:
+        if not isinstance(reply_layout, str) or reply_layout not in REPLY_LAYOUTS:
             raise bad(f"reply_layout must be one of {REPLY_LAYOUTS}")
         return Job(peer, rid, tool, message, box, seed, float(feather), reply_layout)
 
@@ -511,19 +702,28 @@ class Engine:
         with self._events_socket() as out:
 
             def send(peer: Peer, header: dict[str, Any]) -> None:
-                out.send_multipart([*peer, *protocol.encode(header)])
+                out.send_multipart([_PROGRESS, b"", *peer, *protocol.encode(header)])
 
             while (job := self._next_job()) is not None:
-                self._announce_positions(send)
-                frames = self._run_job(job, out)
+                try:
+                    self._announce_positions(send)
+                    frames = self._run_job(job, out)
+                except Exception as exc:  # a worker must outlive any one job
+                    log.error("%s %s: worker failure:\n%s", job.tool.op, job.id, _trace())
+                    frames = protocol.encode(_internal(job, exc))
+                # The reply is in the socket thread's pipe before the job stops counting
+                # as running: a shutdown that sees no running job has every reply.
+                with contextlib.suppress(zmq.ZMQError):
+                    out.send_multipart([_FINAL, job.id.encode(), *job.peer, *frames], copy=False)
                 with self._cond:
-                    self._jobs.pop((job.peer, job.id), None)
-                out.send_multipart([*job.peer, *frames], copy=False)
+                    if self._jobs.pop((job.peer, job.id), None) is not None:
+                        self._admitted_bytes -= job.nbytes
 
     def _run_job(self, job: Job, out: zmq.Socket) -> list[Any]:
         def progress(stage: str, fraction: float) -> None:
             job.stage, job.fraction = stage, fraction
-            out.send_multipart([*job.peer, *protocol.encode(_progress(job.id, stage, fraction))])
+            header = protocol.encode(_progress(job.id, stage, fraction))
+            out.send_multipart([_PROGRESS, b"", *job.peer, *header])
 
         started = time.monotonic()
         try:
@@ -535,16 +735,15 @@ class Engine:
             )
             result = job.tool.run(model, work)
         except Cancelled:
-            return protocol.encode(_cancelled(job.id))
+            return protocol.encode(_shutting_down(job.id) if job.shutdown else _cancelled(job.id))
         except (EditError, ModelError, ProtocolError) as exc:
             return protocol.encode(protocol.error_header(exc.code, exc.message, job.id))
+        except MemoryError:
+            text = f"the engine ran out of memory on this {job.tool.op}; send a smaller region"
+            return protocol.encode(protocol.error_header(protocol.TOO_LARGE, text, job.id))
         except Exception as exc:
-            log.error("%s %s failed:\n%s", job.tool.op, job.id, traceback.format_exc())
-            return protocol.encode(
-                protocol.error_header(
-                    protocol.INTERNAL, f"the engine failed on this {job.tool.op}: {exc}", job.id
-                )
-            )
+            log.error("%s %s failed:\n%s", job.tool.op, job.id, _trace())
+            return protocol.encode(_internal(job, exc))
         patch = layers.from_rgba(result.patch, job.reply_layout)
         height, width = patch.shape[:2]
         header = {
@@ -573,8 +772,38 @@ def _cancelled(rid: str) -> dict[str, Any]:
     return protocol.error_header(protocol.CANCELLED, "the edit was cancelled", rid)
 
 
+def _shutting_down(rid: str) -> dict[str, Any]:
+    text = "the engine is shutting down; send the request again once it is back"
+    return protocol.error_header(protocol.SHUTTING_DOWN, text, rid)
+
+
+def _internal(job: Job, exc: Exception) -> dict[str, Any]:
+    text = f"the engine failed on this {job.tool.op}: {exc}"[:500]
+    return protocol.error_header(protocol.INTERNAL, text, job.id)
+
+
+def _trace() -> str:
+    return traceback.format_exc(limit=8)
+
+
+# What a worker's message to a client is, for the socket thread: a result or error that
+# must reach it (held while it is not reading), or progress that may be dropped.
+_FINAL = b"F"
+_PROGRESS = b"P"
+
+
 def _envelope(frames: list[Any], depth: int) -> Peer:
     return tuple(f.bytes for f in frames[:depth])
+
+
+def _peek_id(frame: Any) -> str | None:
+    """The request id of a message that is refused before it is read, so the client can
+    route the refusal to the request; None when there is none to be had."""
+    try:
+        rid = protocol.loads_header(frame.bytes).get("id")
+    except (ProtocolError, AttributeError):
+        return None
+    return rid if protocol.is_name(rid) else None
 
 
 def _name(peer: Peer) -> str:
@@ -582,7 +811,7 @@ def _name(peer: Peer) -> str:
 
 
 def _is_int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
+    return protocol.is_int(v)
 
 
 def _is_side(v: Any) -> bool:
