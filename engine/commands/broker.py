@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
         signal.signal(sig, lambda *_: broker.stop())
     try:
         broker.serve_forever()
-    except zmq.ZMQError as exc:
+    except (zmq.ZMQError, OSError, ValueError) as exc:
         print(f"the broker cannot serve: {exc}", file=sys.stderr)
         return 1
     return 0
