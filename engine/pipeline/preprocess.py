@@ -152,7 +152,13 @@ def resize_mask(mask: np.ndarray, res: int) -> np.ndarray:
     # Any masked pixel marks its model pixel as masked: the generator may regenerate a
     # little more than asked (only masked full-resolution pixels are pasted back), but
     # never sees a thin masked line vanish.
-    return (_resize_float(mask.astype(np.float32), res) > 0.0).astype(np.float32)
+    if mask.shape[0] == res:
+        return (mask > 0).astype(np.float32)
+    # 0/1 bytes made float inside Pillow: one float copy of a 50 MP mask, not two.
+    img = Image.fromarray(np.ascontiguousarray(mask, dtype=np.uint8), "L").convert("F")
+    method = Image.Resampling.BOX if img.width > res else Image.Resampling.BILINEAR
+    small = np.asarray(img.resize((res, res), method), dtype=np.float32)
+    return (small > 0.0).astype(np.float32)
 
 
 def _resize_strokes(strength: np.ndarray, res: int) -> np.ndarray:

@@ -28,11 +28,18 @@ DEFAULT_COMPOSITE_MODEL = "sketchfill-composite"
 CONTEXT_MARGIN = 0.2
 
 
-def pasted(photo: np.ndarray, face: np.ndarray) -> np.ndarray:
-    """The face layer (RGBA) over the photo by its own alpha: uint8 RGB."""
-    a = face[..., 3:4].astype(np.float32) / 255.0
-    mixed = a * face[..., :3] + (1 - a) * photo[..., :3]
-    return np.clip(mixed + 0.5, 0, 255).astype(np.uint8)
+def pasted(photo: np.ndarray, face: np.ndarray, cancel: CancelToken | None = None) -> np.ndarray:
+    """The face layer (RGBA) over the photo by its own alpha: uint8 RGB, in strips (bounded
+    float memory, and a cancel is noticed between them)."""
+    out = np.empty((*face.shape[:2], 3), np.uint8)
+    for top in range(0, face.shape[0], STRIP_ROWS):
+        if cancel is not None:
+            cancel.check()
+        rows = slice(top, top + STRIP_ROWS)
+        a = face[rows, :, 3:4].astype(np.float32) / 255.0
+        mixed = a * face[rows, :, :3] + (1 - a) * photo[rows, :, :3]
+        out[rows] = np.clip(mixed + 0.5, 0, 255).astype(np.uint8)
+    return out
 
 
 def alpha_paste(target: np.ndarray, source: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -191,7 +198,7 @@ def run_composite(
     c = crop.box
     local = Crop(Box(0, 0, c.width, c.height), crop.side, crop.pad_left, crop.pad_top)
     photo = image[c.y : c.y1, c.x : c.x1]
-    source = pasted(photo, face[c.y : c.y1, c.x : c.x1])
+    source = pasted(photo, face[c.y : c.y1, c.x : c.x1], token)
     where = region[c.y : c.y1, c.x : c.x1]
     if model is None:
         blended = BASELINES[method or "alpha paste"](photo[..., :3], source, where)

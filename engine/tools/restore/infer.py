@@ -137,7 +137,7 @@ def run_restore(
         filled = inpaint_baseline(
             image[c.y : c.y1, c.x : c.x1, :3], regenerate[c.y : c.y1, c.x : c.x1], method or "telea"
         )
-        patch = pasteback.paste(image, regenerate, filled, c, bbox, feather)
+        patch = pasteback.paste(image, regenerate, filled, c, bbox, feather, token)
         return EditResult(patch, bbox.x, bbox.y, seed)
 
     report("face", 0.05)

@@ -135,6 +135,7 @@ def run_tone(
     toned = apply_transform(patch, lut, log_gain, token, frame=frame)
     selection = mask[box.y : box.y1, box.x : box.x1]
     for top in range(0, box.height, STRIP_ROWS):  # float blend in strips: bounded memory
+        token.check()
         rows = slice(top, top + STRIP_ROWS)
         w = selection[rows, :, None].astype(np.float32) / 255.0
         mixed = w * toned[rows] + (1 - w) * patch[rows, :, :3]
