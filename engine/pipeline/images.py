@@ -23,11 +23,61 @@ def load_rgba(path: str | os.PathLike[str]) -> np.ndarray:
     try:
         with Image.open(path) as img:
             img.load()
-            return np.asarray(img.convert("RGBA"))
+            return _to_rgba(img, path)
+    except ImageFileError:
+        raise
     except FileNotFoundError:
         raise ImageFileError(f"{path}: no such file") from None
-    except (UnidentifiedImageError, OSError) as exc:
+    except Image.DecompressionBombError as exc:
+        raise ImageFileError(f"{path}: refused, too many pixels to read safely ({exc})") from None
+    except IsADirectoryError:
+        raise ImageFileError(f"{path} is a folder, not an image") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise ImageFileError(f"{path}: not an image this tool can read ({exc})") from None
+
+
+def _to_rgba(img: Image.Image, path: str | os.PathLike[str]) -> np.ndarray:
+    """8-bit RGBA from any mode Pillow opens. Pillow's own convert() clips 16-bit and
+    integer grey to 255 (a 16-bit mask of 32768 would read as full white), so those are
+    scaled here; what has no plain 8-bit reading is refused with a sentence."""
+    mode = img.mode
+    if mode.startswith("I;16") or mode == "I":
+        grey = np.asarray(img).astype(np.int64)
+        if grey.size and (grey.min() < 0 or grey.max() > 65535):
+            raise ImageFileError(
+                f"{path}: a 32-bit integer image with values outside 0-65535; save it as "
+                "8- or 16-bit"
+            )
+        return _grey_rgba((grey >> 8).astype(np.uint8))
+    if mode == "F":
+        grey = np.asarray(img, dtype=np.float64)
+        if not np.isfinite(grey).all() or grey.min() < 0 or grey.max() > 1:
+            raise ImageFileError(
+                f"{path}: a floating-point image with values outside 0-1; save it as 8- or 16-bit"
+            )
+        return _grey_rgba(np.rint(grey * 255).astype(np.uint8))
+    if mode == "P" and "transparency" in img.info:
+        img = img.convert("PA")  # the palette's transparency becomes alpha, then RGBA
+    return np.asarray(img.convert("RGBA"))
+
+
+def _grey_rgba(grey: np.ndarray) -> np.ndarray:
+    out = np.empty((*grey.shape, 4), np.uint8)
+    out[..., :3] = grey[..., None]
+    out[..., 3] = 255
+    return out
+
+
+def check_output(path: str | os.PathLike[str]) -> None:
+    """Refuse an output path that cannot be written, before any work is done."""
+    path = Path(path)
+    if path.is_dir():
+        raise ImageFileError(f"-o {path} is a folder; name the file to write")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ImageFileError(f"-o {path}: {parent} is a file, not a folder")
+            break
 
 
 def load_inputs(
@@ -64,7 +114,7 @@ def load_layer(path: str | os.PathLike[str], image: np.ndarray) -> np.ndarray:
 
 def has_alpha(path: str | os.PathLike[str]) -> bool:
     with Image.open(path) as img:
-        return img.mode in ("RGBA", "LA", "PA") or "transparency" in img.info
+        return img.mode in ("RGBA", "LA", "PA", "La", "RGBa") or "transparency" in img.info
 
 
 def save_image(path: str | os.PathLike[str], rgba: np.ndarray, *, keep_alpha: bool = True) -> None:
@@ -79,7 +129,11 @@ def save_image(path: str | os.PathLike[str], rgba: np.ndarray, *, keep_alpha: bo
         img.save(buf, format=Image.registered_extensions().get(path.suffix.lower(), "PNG"))
     except (KeyError, OSError) as exc:
         raise ImageFileError(f"cannot write {path}: {exc}") from None
-    write_atomic(path, buf.getvalue())
+    check_output(path)
+    try:
+        write_atomic(path, buf.getvalue())
+    except OSError as exc:
+        raise ImageFileError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
 def demo_inputs() -> EditInputs:

@@ -10,7 +10,14 @@ import sys
 import numpy as np
 
 from ...pipeline import layers
-from ...pipeline.images import ImageFileError, has_alpha, load_layer, load_rgba, save_image
+from ...pipeline.images import (
+    ImageFileError,
+    check_output,
+    has_alpha,
+    load_layer,
+    load_rgba,
+    save_image,
+)
 from ...pipeline.result import EditError, EditResult, apply_patch
 from ...pipeline.runtime import ModelError, load_model
 from ...wire.client import Client
@@ -49,6 +56,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     try:
+        check_output(args.output)
         image = load_rgba(args.image)
         face = place(load_rgba(args.face), image.shape[:2], args.at, args.face)
         mask = None

@@ -7,7 +7,7 @@ import json
 import secrets
 import sys
 
-from ...pipeline.images import ImageFileError, has_alpha, load_inputs, save_image
+from ...pipeline.images import ImageFileError, check_output, has_alpha, load_inputs, save_image
 from ...pipeline.preprocess import EditInputs, mask_bbox
 from ...pipeline.result import EditError, EditResult, apply_patch
 from ...pipeline.runtime import ModelError, load_generator
@@ -46,6 +46,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     seed = args.seed if args.seed is not None else secrets.randbelow(2**31)
     try:
+        check_output(args.output)
         inputs = load_inputs(args.image, args.mask, args.sketch, args.color)
         result, where = _edit(inputs, seed, args)
         save_image(args.output, apply_patch(inputs.image, result), keep_alpha=has_alpha(args.image))

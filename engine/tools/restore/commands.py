@@ -10,7 +10,14 @@ import secrets
 import sys
 
 from ...pipeline import layers
-from ...pipeline.images import ImageFileError, has_alpha, load_layer, load_rgba, save_image
+from ...pipeline.images import (
+    ImageFileError,
+    check_output,
+    has_alpha,
+    load_layer,
+    load_rgba,
+    save_image,
+)
 from ...pipeline.preprocess import MASK_THRESHOLD, mask_bbox
 from ...pipeline.result import EditError, EditResult, apply_patch
 from ...pipeline.runtime import ModelError, load_model
@@ -54,6 +61,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     seed = args.seed if args.seed is not None else secrets.randbelow(2**31)
     try:
+        check_output(args.output)
         image = load_rgba(args.image)
         mask = layers.mask_channel(load_layer(args.mask, image), "RGBA")
         result, where = _restore(image, mask, seed, args)

@@ -9,7 +9,14 @@ import sys
 import numpy as np
 
 from ...pipeline import layers
-from ...pipeline.images import ImageFileError, has_alpha, load_layer, load_rgba, save_image
+from ...pipeline.images import (
+    ImageFileError,
+    check_output,
+    has_alpha,
+    load_layer,
+    load_rgba,
+    save_image,
+)
 from ...pipeline.result import EditError, EditResult, apply_patch
 from ...pipeline.runtime import ModelError, load_model
 from ...wire import protocol
@@ -43,6 +50,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     try:
+        check_output(args.output)
         image = load_rgba(args.image)
         mask = None
         if args.mask:
