@@ -24,28 +24,12 @@ from PIL import Image
 from sketchfill import protocol
 from sketchfill.broker import Broker
 from sketchfill.client import Client, ClientConfig, EditRequest, EngineError, connect
+from sketchfill.commands.bench_hardening import bomb_png, free_port
 from sketchfill.protocol import Box
 from test_server import assert_still_serves, edit_request, raw_socket, receive
+from test_studio import make_keys
 
 SKETCHFILL = str(Path(sys.executable).with_name("sketchfill"))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def free_port_pair() -> int:
-    """A port whose next one is free too (the broker's cancel feed)."""
-    while True:
-        port = free_port()
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port + 1))
-                return port
-            except OSError:
-                continue
 
 
 @pytest.fixture(scope="module")
@@ -143,7 +127,7 @@ def test_non_finite_numbers_are_refused(engine, constant):
 
 
 def test_nested_messages_do_not_stop_the_brokers_cancel_relay(echo_model):
-    front, back = f"tcp://127.0.0.1:{free_port()}", f"tcp://127.0.0.1:{free_port_pair()}"
+    front, back = f"tcp://127.0.0.1:{free_port()}", f"tcp://127.0.0.1:{free_port(pair=True)}"
     broker = Broker(front, back)
     thread = threading.Thread(target=broker.serve_forever, daemon=True)
     thread.start()
@@ -368,7 +352,7 @@ def test_sigterm_answers_every_queued_and_running_request(slow_model):
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_broker_stops_cleanly_on_a_signal(sig):
-    front, back = f"tcp://127.0.0.1:{free_port()}", f"tcp://127.0.0.1:{free_port_pair()}"
+    front, back = f"tcp://127.0.0.1:{free_port()}", f"tcp://127.0.0.1:{free_port(pair=True)}"
     proc = subprocess.Popen(
         [SKETCHFILL, "broker", "--endpoint", front, "--backend", back],
         stderr=subprocess.PIPE,
@@ -389,21 +373,11 @@ def test_broker_stops_cleanly_on_a_signal(sig):
         proc.wait()
 
 
-def _make_keys(folder: Path, name: str) -> None:
-    run = subprocess.run(
-        [SKETCHFILL, "keys", "--name", name, "--out", str(folder)],
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
-    assert run.returncode == 0, run.stderr
-
-
 def test_authorised_keys_are_reread_while_serving(tmp_path, echo_model):
     keys, allowed = tmp_path / "keys", tmp_path / "clients"
     allowed.mkdir()
     for name in ("engine", "artist", "newcomer"):
-        _make_keys(keys, name)
+        make_keys(keys, name)
     shutil.copy(keys / "artist.key", allowed)
 
     def config(name: str, endpoint: str) -> ClientConfig:
@@ -524,27 +498,9 @@ def test_other_modes_convert_or_are_refused_plainly(tmp_path, echo_model, mode):
         assert np.abs(got.astype(int) - want[:8, :8]).max() <= 2
 
 
-def _bomb_png(path: Path, side: int) -> None:
-    """A valid PNG header claiming side x side pixels, with next to no data behind it."""
-    import struct
-    import zlib
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        body = kind + data
-        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
-
-    ihdr = struct.pack(">IIBBBBB", side, side, 8, 2, 0, 0, 0)
-    path.write_bytes(
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", ihdr)
-        + chunk(b"IDAT", zlib.compress(b"\0" * 100))
-        + chunk(b"IEND", b"")
-    )
-
-
 def test_bad_files_and_paths_give_one_line_errors(tmp_path, echo_model):
     image, mask, _ = _layers(tmp_path)
-    _bomb_png(tmp_path / "bomb.png", 30000)
+    bomb_png(tmp_path / "bomb.png", 30000)
     (tmp_path / "folder").mkdir()
     cases = {
         "decompression bomb": (tmp_path / "bomb.png", mask, str(tmp_path / "o.png")),

@@ -47,6 +47,7 @@ from ..wire.client import Client
 from ..wire.errors import EngineError
 from ..wire.protocol import Box
 from ..wire.requests import CompositeRequest, EditRequest, RestoreRequest, ToneRequest, edit_region
+from . import bench_hardening as hardening
 
 HELP = "measure generator latency, protocol overhead, throughput and engine memory"
 CANVAS_MEGAPIXELS = (1, 12, 24, 50)
@@ -67,9 +68,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default=None,
         help="another edit model folder timed beside the served one (e.g. the previous release)",
     )
+    p.add_argument(
+        "--hardening",
+        action="store_true",
+        help="instead: hostile clients, fairness, memory, cancel, shutdown (bench_hardening.py)",
+    )
+    hardening.add_arguments(p)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.hardening:
+        return hardening.run(args)
     repeat = 3 if args.quick else args.repeat
     threads = args.threads or available_threads()
     folder = resolve_model_dir(args.model)
