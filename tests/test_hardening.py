@@ -21,11 +21,15 @@ import zmq
 from conftest import face_like, running_engine
 from onnx_fixtures import build_model
 from PIL import Image
-from sketchfill import protocol
-from sketchfill.broker import Broker
-from sketchfill.client import Client, ClientConfig, EditRequest, EngineError, connect
 from sketchfill.commands.bench_hardening import bomb_png, free_port
-from sketchfill.protocol import Box
+from sketchfill.serve.broker import Broker
+from sketchfill.wire import protocol
+from sketchfill.wire.client import Client
+from sketchfill.wire.config import ClientConfig
+from sketchfill.wire.errors import EngineError
+from sketchfill.wire.launch import connect
+from sketchfill.wire.protocol import Box
+from sketchfill.wire.requests import EditRequest
 from test_server import assert_still_serves, edit_request, raw_socket, receive
 from test_studio import make_keys
 
