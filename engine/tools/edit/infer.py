@@ -41,6 +41,7 @@ def run_edit(
     if bbox is None:
         raise EditError(EMPTY_MASK, "the mask selects nothing: select or paint the area to redo")
     crop = plan_edit_crop(inputs.image, bbox, model.resolution, margin, frame_faces)
+    token.check()  # the face search may have taken a while on a large photo
     tensor = preprocess.model_input(inputs, regenerate, crop, model.resolution, seed)
     token.check()
     report("generate", 0.15)
