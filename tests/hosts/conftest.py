@@ -142,7 +142,9 @@ def engine_endpoint(tmp_path_factory):
     from onnx_fixtures import build_model
 
     tmp = tmp_path_factory.mktemp("engine")
-    yield from _serve(build_model(tmp / "echo", resolution=64), tmp)
+    # 256 px: the engine frames the whole face for an edit, and the tests' small masks must
+    # still span enough model pixels for the echo's answer to be checked inside them.
+    yield from _serve(build_model(tmp / "echo", resolution=256), tmp)
 
 
 @pytest.fixture(scope="session")
