@@ -25,6 +25,7 @@ COMMANDS: dict[str, str] = {
     "broker": "sketchfill.commands.broker",
     "install-plugins": "sketchfill.commands.install_plugins",
     "demo": "sketchfill.commands.demo",
+    "prepare-faces": "sketchfill.training.prepare_faces",
     "train": "sketchfill.tools.edit.train",
     "train-bundle": "sketchfill.training.bundle",
     "train-tone": "sketchfill.tools.tone.train",
