@@ -218,3 +218,19 @@ def test_killed_run_resumes_to_the_same_result(tmp_path):
     report = json.loads((killed / pf.REPORT).read_text())
     assert report["this_run"]["skipped_as_finished"] == len(partial) + partial_rejected
     assert report["this_run"]["processed"] + report["this_run"]["skipped_as_finished"] == 12
+
+
+def test_prepared_folder_summary_and_train_prepare_cache(tmp_path):
+    from sketchfill.training import prepared
+
+    assert prepared.summary(DATA) is None  # a raw folder, even with a MANIFEST.tsv
+    out = prepared.cached(DATA, SIZE, tmp_path / "cache")
+    assert out.parent == tmp_path / "cache"
+    info = prepared.summary(out)
+    assert info["crops"] == 4 and info["settings"]["size"] == SIZE
+    licences = {k.split(" ")[0]: v for k, v in info["licences"].items()}
+    assert licences == {"Public": 3, "CC0": 1}
+    assert prepared.cached(DATA, SIZE, tmp_path / "cache") == out  # the cache is reused
+    report = json.loads((out / pf.REPORT).read_text())
+    assert report["this_run"]["skipped_as_finished"] == 4
+    assert list(prepared.summaries([DATA, out])) == [str(out.absolute())]
