@@ -153,6 +153,8 @@ def test_manifest_carries_the_source_rows_and_a_rerun_skips_finished_photos(tmp_
     assert (out / pf.MANIFEST).read_bytes() == before
     with pytest.raises(pf.PrepareError, match="other settings"):
         _prepare(src, out, duplicate_bits=6, size=128)
+    with pytest.raises(pf.PrepareError, match="inside the output folder"):
+        _prepare(src, src.parent)
 
 
 def test_grey_photo_is_kept_and_flagged(tmp_path):

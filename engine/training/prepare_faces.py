@@ -153,6 +153,8 @@ def find_sources(sources: list[str], dst: Path) -> list[Path]:
     dst = dst.resolve()
     for s in sources:
         p = Path(s).resolve()
+        if p == dst or dst in p.parents:  # crops would mix with (or replace) the photos
+            raise PrepareError(f"{s} is inside the output folder {dst}: choose another -o")
         if p.is_dir():
             for f in p.rglob("*"):
                 if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file() and dst not in f.parents:
@@ -382,11 +384,11 @@ def prepare(
     left; returns the report (also written to output/report.json)."""
     stream = stream if stream is not None else sys.stderr
     dst = Path(output)
+    files = find_sources(sources, dst)
+    _check_settings(dst, settings)
     dst.mkdir(parents=True, exist_ok=True)
     for stale in dst.glob(f"{TMP_PREFIX}*"):  # left by a killed run
         stale.unlink()
-    _check_settings(dst, settings)
-    files = find_sources(sources, dst)
     names = output_names(files, settings.format)
     manifests: dict[Path, dict[str, dict[str, str]]] = {}
 
