@@ -236,3 +236,13 @@ def test_prepared_folder_summary_and_train_prepare_cache(tmp_path):
     report = json.loads((out / pf.REPORT).read_text())
     assert report["this_run"]["skipped_as_finished"] == 4
     assert list(prepared.summaries([DATA, out])) == [str(out.absolute())]
+
+
+def test_trainers_list_only_the_crops_of_a_prepared_folder(tmp_path):
+    from sketchfill.training.images import list_photos
+
+    out = tmp_path / "out"
+    _prepare(DATA, out)
+    (out / f"{pf.TMP_PREFIX}99-half.png").write_bytes(b"\x89PNG")  # a run in progress
+    names = [p.name for p in list_photos([out])]
+    assert names == sorted(f"{p.stem}.png" for p in DATA.glob("*.jpg"))

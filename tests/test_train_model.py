@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -116,6 +118,24 @@ def test_training_writes_checkpoints_and_resumes_exactly():
     assert proc.returncode == 0, proc.stderr
     assert "discriminator and optimisers start afresh" in proc.stderr
     assert torch.load(fresh / LAST, weights_only=True)["step"] == 5
+
+
+def test_train_prepare_aligns_raw_photos_once_and_records_their_licences():
+    raw = Path(__file__).parent / "data" / "faces"  # public photos with their MANIFEST.tsv
+    out, prepared = workdir() / "prepared-run", workdir() / "prepared-cache"
+    extra = ("--data", str(raw), "--prepare", "--prepare-cache", str(prepared))
+    proc = train(out, *extra, steps=1)
+    assert proc.returncode == 0, proc.stderr
+    (folder,) = prepared.iterdir()  # aligned at --guide-size, 4 crops + manifest + report
+    data = torch.load(out / LAST, weights_only=True)["config"]["data"]
+    assert data["path"] == str(folder.resolve()) and data["images"] == 4
+    licences = data["prepared"]["licences"]
+    assert sum(licences.values()) == 4 and any(k.startswith("CC0") for k in licences)
+    again = train(workdir() / "prepared-run-2", *extra, steps=1)
+    assert again.returncode == 0, again.stderr
+    assert "4 of 4 photos kept" in again.stderr
+    report = json.loads((folder / "report.json").read_text())
+    assert report["this_run"]["skipped_as_finished"] == 4  # the cache was reused
 
 
 def test_time_limit_stops_cleanly_with_a_checkpoint():

@@ -13,11 +13,17 @@ IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
 
 def list_images(folder: str | Path) -> list[Path]:
     """Image files directly inside `folder`, sorted. Not recursive on purpose: a dataset's
-    subfolders hold other things (faces/labels/ holds parsing maps, not photos)."""
+    subfolders hold other things (faces/labels/ holds parsing maps, not photos). A folder
+    made by `prepare-faces` lists its crops only: its MANIFEST.tsv, rejected.tsv and
+    report.json are no images, and hidden files (its temp files while it runs) are left out."""
     folder = Path(folder)
     if not folder.is_dir():
         raise FileNotFoundError(f"image folder {folder} does not exist")
-    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTS and p.is_file())
+    return sorted(
+        p
+        for p in folder.iterdir()
+        if p.suffix.lower() in IMAGE_EXTS and not p.name.startswith(".") and p.is_file()
+    )
 
 
 def list_photos(folders: list[Path]) -> list[Path]:

@@ -30,13 +30,14 @@ from pathlib import Path
 
 import numpy as np
 
+from .journal import TMP_PREFIX, Journal, PrepareError, Progress, replace_bytes
+
 HELP = "align and filter a folder of face photos into a training set (FFHQ-like crops)"
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"}
 MANIFEST = "MANIFEST.tsv"
 REJECTED = "rejected.tsv"
 REPORT = "report.json"
-TMP_PREFIX = ".tmp-"
 REASONS = ("unreadable", "no_face", "several_faces", "too_small", "turned", "duplicate")
 COLUMNS = (
     "file",
@@ -137,10 +138,6 @@ def run(args: argparse.Namespace) -> int:
         return 2
     print(summary(report))
     return 0
-
-
-class PrepareError(Exception):
-    """A run that cannot start (missing source, output prepared with other settings)."""
 
 
 # ---------------------------------------------------------------- sources
@@ -298,61 +295,6 @@ def _work(item: tuple[Path, Settings]) -> dict:
 # ---------------------------------------------------------------- the output folder
 
 
-def _clean(text: str) -> str:
-    return " ".join(str(text).split())  # no tab or newline may break a TSV row
-
-
-class Journal:
-    """An append-only TSV whose rows are each written with one os.write of one whole line,
-    so a killed run leaves whole rows only; a torn last line (a crash inside the kernel's
-    write, a full disk) is cut off when the file is opened again."""
-
-    def __init__(self, path: Path, columns: tuple[str, ...]):
-        self.path, self.columns = path, columns
-        rows: list[dict[str, str]] = []
-        if path.exists():
-            data = path.read_bytes()
-            if data and not data.endswith(b"\n"):
-                data = data[: data.rfind(b"\n") + 1]
-                _replace_bytes(path, data)
-            lines = data.decode("utf-8").splitlines()
-            if lines and tuple(lines[0].split("\t")) != columns:
-                raise PrepareError(f"{path}: not written by this version of prepare-faces")
-            rows = [dict(zip(columns, ln.split("\t"))) for ln in lines[1:] if ln]
-            rows = [r for r in rows if len(r) == len(columns)]
-        else:
-            _replace_bytes(path, ("\t".join(columns) + "\n").encode())
-        self.rows = rows
-        self.fd = os.open(path, os.O_WRONLY | os.O_APPEND)
-
-    def append(self, row: dict[str, str]) -> None:
-        line = "\t".join(_clean(row.get(c, "")) for c in self.columns) + "\n"
-        os.write(self.fd, line.encode("utf-8"))
-        self.rows.append(row)
-
-    def rewrite(self, rows: list[dict[str, str]]) -> None:
-        """Replace all rows at once (temporary file, then rename)."""
-        text = "\t".join(self.columns) + "\n"
-        text += "".join("\t".join(_clean(r.get(c, "")) for c in self.columns) + "\n" for r in rows)
-        os.close(self.fd)
-        _replace_bytes(self.path, text.encode("utf-8"))
-        self.fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
-        self.rows = list(rows)
-
-    def close(self) -> None:
-        os.fsync(self.fd)
-        os.close(self.fd)
-
-
-def _replace_bytes(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f"{TMP_PREFIX}{os.getpid()}-{path.name}")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
 def output_names(sources: list[Path], fmt: str) -> dict[Path, str]:
     """One output file name per source: its stem, or with a short hash of its full path
     where two sources share a stem (photos from several folders)."""
@@ -429,7 +371,7 @@ def prepare(
                     out = _rejected("duplicate", twin)
             if out["status"] == "kept":
                 name = names[src]
-                _replace_bytes(dst / name, out.pop("image"))
+                replace_bytes(dst / name, out.pop("image"))
                 if src.parent not in manifests:
                     manifests[src.parent] = read_source_manifest(src.parent)
                 row = manifests[src.parent].get(src.name, {})
@@ -546,7 +488,7 @@ def _report(
 
 
 def _write_report(dst: Path, report: dict) -> None:
-    _replace_bytes(dst / REPORT, (json.dumps(report, indent=2) + "\n").encode())
+    replace_bytes(dst / REPORT, (json.dumps(report, indent=2) + "\n").encode())
 
 
 def summary(report: dict) -> str:
@@ -555,48 +497,4 @@ def summary(report: dict) -> str:
         f"{report['kept']} of {report['photos']} photos kept"
         + (f"; rejected: {rej}" if rej else "")
         + f" -> {report['output']}"
-    )
-
-
-class Progress:
-    """A bar with rate and time left on a terminal; a plain line every 5 % otherwise (logs)."""
-
-    def __init__(self, total: int, stream):
-        self.total, self.stream = total, stream
-        self.tty = hasattr(stream, "isatty") and stream.isatty()
-        self.start = time.time()
-        self.last = -1.0
-        self.step = max(1, total // 20)
-
-    def update(self, n: int, counts: Counter[str]) -> None:
-        now = time.time()
-        rate = n / max(now - self.start, 1e-9)
-        left = (self.total - n) / rate if rate > 0 else 0.0
-        tail = " ".join(f"{k} {v}" for k, v in sorted(counts.items()))
-        if self.tty:
-            if now - self.last < 0.2 and n < self.total:
-                return
-            self.last = now
-            filled = int(30 * n / max(self.total, 1))
-            bar = "#" * filled + "." * (30 - filled)
-            self.stream.write(
-                f"\r[{bar}] {n}/{self.total} {rate:.1f}/s, {_clock(left)} left  {tail}\x1b[K"
-            )
-        elif n % self.step == 0 or n == self.total:
-            self.stream.write(
-                f"prepare-faces: {n}/{self.total} photos, {rate:.2f}/s, {_clock(left)} left; "
-                f"{tail}\n"
-            )
-        self.stream.flush()
-
-    def close(self) -> None:
-        if self.tty and self.total:
-            self.stream.write("\n")
-            self.stream.flush()
-
-
-def _clock(seconds: float) -> str:
-    s = int(seconds + 0.5)
-    return (
-        f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
     )

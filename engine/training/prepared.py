@@ -12,6 +12,7 @@ from collections import Counter
 from pathlib import Path
 
 from .prepare_faces import COLUMNS, MANIFEST, REPORT, Settings, prepare
+from .prepare_faces import summary as report_summary
 
 
 def summary(folder: str | os.PathLike[str]) -> dict | None:
@@ -56,6 +57,7 @@ def cached(raw: Path, size: int, cache: Path, workers: int = 1) -> Path:
     dst = Path(cache) / f"{raw.name}-{size}-{key}"
     print(f"prepare-faces: {raw} -> {dst}", file=sys.stderr)
     report = prepare([str(raw)], dst, Settings(size=size), workers=workers)
+    print(f"prepare-faces: {report_summary(report)}", file=sys.stderr)
     if not report["kept"]:
         raise ValueError(f"prepare-faces kept no photo of {raw} (see {dst / 'rejected.tsv'})")
     return dst

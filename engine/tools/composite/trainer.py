@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from ...pipeline.images import save_image
+from ...training.prepared import summaries as prepared_summaries
 from ...training.step_loop import StepLoop, read_checkpoint
 from .card import CHECKPOINT, FORMAT
 from .data import CompositeData
@@ -71,6 +72,7 @@ class CompositeTrainer(StepLoop):
             "weights": self.weights,
             "seed": args.seed,
             "data": [str(f.absolute()) for f in args.data],
+            "prepared": prepared_summaries(args.data),  # licences of prepare-faces folders
             "photos": len(self.data.paths),
             "data_note": args.data_note,
         }

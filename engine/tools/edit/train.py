@@ -14,6 +14,7 @@ imported inside `run` only.
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import time
@@ -29,6 +30,19 @@ DEFAULT_NOTE = (
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", required=True, type=Path, help="folder of training images")
+    p.add_argument(
+        "--prepare",
+        action="store_true",
+        help="--data holds raw photos: align them first with `prepare-faces` at --guide-size "
+        "(its default filters), cached and resumed, so later runs align only new photos",
+    )
+    p.add_argument(
+        "--prepare-cache",
+        type=Path,
+        default=None,
+        help="where --prepare keeps the aligned crops; default beside the guide cache "
+        "($SKETCHFILL_CACHE/../prepared or ~/.cache/sketchfill/prepared)",
+    )
     p.add_argument("--out", required=True, type=Path, help="run folder (checkpoints, samples)")
     p.add_argument(
         "--res",
@@ -111,6 +125,11 @@ def run(args: argparse.Namespace) -> int:
     if args.res > args.guide_size:
         print("--res cannot exceed --guide-size", file=sys.stderr)
         return 2
+    if args.prepare:
+        problem = _prepare_data(args)
+        if problem:
+            print(problem, file=sys.stderr)
+            return 2
     trainer = Trainer(args, started)
     # SIGTERM (e.g. from `timeout`) checkpoints and stops like the time limit does.
     signal.signal(signal.SIGTERM, lambda *_: trainer.request_stop())
@@ -118,6 +137,23 @@ def run(args: argparse.Namespace) -> int:
         return trainer.train()
     finally:
         trainer.close()
+
+
+def _prepare_data(args: argparse.Namespace) -> str | None:
+    """Point args.data at the aligned copy of the raw folder; what went wrong, or None."""
+    from ...training.guides import default_cache
+    from ...training.prepare_faces import PrepareError
+    from ...training.prepared import cached
+
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        # every rank would align into the same folder at once
+        return "--prepare runs in one process: run `sketchfill prepare-faces` before torchrun"
+    cache = args.prepare_cache or default_cache().parent / "prepared"
+    try:
+        args.data = cached(args.data, args.guide_size, cache)
+    except (PrepareError, ValueError) as exc:
+        return f"--prepare: {exc}"
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -29,6 +29,7 @@ from ...training.diffaugment import diff_augment, parse_policy
 from ...training.guides import default_cache, prepare
 from ...training.images import list_images
 from ...training.losses import LossWeights, VGGFeatures, discriminator_losses, generator_losses
+from ...training.prepared import summary as prepared_summary
 from ...training.step_loop import format_seconds, save_atomic
 from ...training.weights import VGG_FILE, vgg_pool3_arrays, write_vgg_pool3
 from .card import GENERATOR, GENERATOR_FORMAT, LAST
@@ -122,6 +123,8 @@ class Trainer:
                 "name": data.name,
                 "images": len(images),
                 "note": a.data_note,
+                # a prepare-faces folder: its crops' licences (with counts) and settings
+                "prepared": prepared_summary(data),
             },
             "device": torch.cuda.get_device_name(self.device) if self.cuda else "cpu",
         }

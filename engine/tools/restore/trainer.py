@@ -10,6 +10,7 @@ import torch
 
 from ...pipeline.images import save_image
 from ...training.losses import LossWeights, VGGFeatures, generator_losses
+from ...training.prepared import summaries as prepared_summaries
 from ...training.step_loop import StepLoop, read_checkpoint
 from ...training.weights import vgg_pool3_arrays
 from .card import CHECKPOINT, FORMAT
@@ -58,6 +59,7 @@ class RestoreTrainer(StepLoop):
             "weights": self.weights.as_dict(),
             "seed": args.seed,
             "data": [str(f.absolute()) for f in args.data],
+            "prepared": prepared_summaries(args.data),  # licences of prepare-faces folders
             "photos": len(self.data.paths),
             "faces": len(self.data.faces),
             "data_note": args.data_note,
