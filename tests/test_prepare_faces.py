@@ -174,13 +174,13 @@ def test_torn_manifest_line_stale_temp_file_and_lost_image_are_repaired(tmp_path
     # a crash as bad as it gets: half a row at the end, a temp file, a row without image
     with manifest.open("a") as f:
         f.write("congress-X.png\t/nowhere/congress-X.jpg\t22")
-    (out / f"{pf.TMP_PREFIX}123-avatars-001.png").write_bytes(b"\x89PNG half")
+    (out / ".avatars-001.png.x1y2z3.tmp").write_bytes(b"\x89PNG half")
     (out / "congress-B000287.png").unlink()
     report = _prepare(DATA, out)
     assert report["this_run"]["processed"] == 1  # only the photo whose image was lost
     assert sorted(r["file"] for r in _rows(manifest)) == sorted(r["file"] for r in rows)
     assert manifest.read_bytes().endswith(b"\n")
-    assert not list(out.glob(f"{pf.TMP_PREFIX}*"))
+    assert not list(out.glob(pf.STALE_GLOB))
 
 
 def test_killed_run_resumes_to_the_same_result(tmp_path):
@@ -243,6 +243,7 @@ def test_trainers_list_only_the_crops_of_a_prepared_folder(tmp_path):
 
     out = tmp_path / "out"
     _prepare(DATA, out)
-    (out / f"{pf.TMP_PREFIX}99-half.png").write_bytes(b"\x89PNG")  # a run in progress
+    (out / ".avatars-001.png.a1b2c3.tmp").write_bytes(b"\x89PNG")  # a run in progress
+    (out / "._avatars-001.png").write_bytes(b"\0\5\26\7")  # macOS AppleDouble junk
     names = [p.name for p in list_photos([out])]
     assert names == sorted(f"{p.stem}.png" for p in DATA.glob("*.jpg"))

@@ -1,6 +1,6 @@
 """The output side of `prepare-faces`, built so that a kill at any moment leaves a folder
 the next run can resume: whole files only (temp name, then rename), and manifests that are
-appended one whole line per write. Plus its progress display."""
+appended one whole line per write (fsynced when the run ends). Plus its progress display."""
 
 from __future__ import annotations
 
@@ -9,21 +9,15 @@ import time
 from collections import Counter
 from pathlib import Path
 
-TMP_PREFIX = ".tmp-"  # hidden, so image listings skip a run's unfinished files
+from ..pipeline.modelcard import write_atomic
+
+# write_atomic's temp files (".NAME.RANDOM.tmp"): hidden, so image listings skip a run's
+# unfinished files, and what a killed run left is found by this pattern.
+STALE_GLOB = ".*.tmp"
 
 
 class PrepareError(Exception):
     """A run that cannot start (missing source, output prepared with other settings)."""
-
-
-def replace_bytes(path: Path, data: bytes) -> None:
-    """Write `data` to `path` all at once or not at all (temp file, fsync, rename)."""
-    tmp = path.with_name(f"{TMP_PREFIX}{os.getpid()}-{path.name}")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def _clean(text: str) -> str:
@@ -42,14 +36,14 @@ class Journal:
             data = path.read_bytes()
             if data and not data.endswith(b"\n"):
                 data = data[: data.rfind(b"\n") + 1]
-                replace_bytes(path, data)
+                write_atomic(path, data)
             lines = data.decode("utf-8").splitlines()
             if lines and tuple(lines[0].split("\t")) != columns:
                 raise PrepareError(f"{path}: not written by this version of prepare-faces")
             rows = [dict(zip(columns, ln.split("\t"))) for ln in lines[1:] if ln]
             rows = [r for r in rows if len(r) == len(columns)]
         else:
-            replace_bytes(path, ("\t".join(columns) + "\n").encode())
+            write_atomic(path, ("\t".join(columns) + "\n").encode())
         self.rows = rows
         self.fd = os.open(path, os.O_WRONLY | os.O_APPEND)
 
@@ -63,7 +57,7 @@ class Journal:
         text = "\t".join(self.columns) + "\n"
         text += "".join("\t".join(_clean(r.get(c, "")) for c in self.columns) + "\n" for r in rows)
         os.close(self.fd)
-        replace_bytes(self.path, text.encode("utf-8"))
+        write_atomic(self.path, text.encode("utf-8"))
         self.fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
         self.rows = list(rows)
 

@@ -30,7 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .journal import TMP_PREFIX, Journal, PrepareError, Progress, replace_bytes
+from ..pipeline.modelcard import write_atomic
+from .journal import STALE_GLOB, Journal, PrepareError, Progress
 
 HELP = "align and filter a folder of face photos into a training set (FFHQ-like crops)"
 
@@ -329,7 +330,7 @@ def prepare(
     files = find_sources(sources, dst)
     _check_settings(dst, settings)
     dst.mkdir(parents=True, exist_ok=True)
-    for stale in dst.glob(f"{TMP_PREFIX}*"):  # left by a killed run
+    for stale in dst.glob(STALE_GLOB):  # left by a killed run
         stale.unlink()
     names = output_names(files, settings.format)
     manifests: dict[Path, dict[str, dict[str, str]]] = {}
@@ -371,7 +372,7 @@ def prepare(
                     out = _rejected("duplicate", twin)
             if out["status"] == "kept":
                 name = names[src]
-                replace_bytes(dst / name, out.pop("image"))
+                write_atomic(dst / name, out.pop("image"))
                 if src.parent not in manifests:
                     manifests[src.parent] = read_source_manifest(src.parent)
                 row = manifests[src.parent].get(src.name, {})
@@ -488,7 +489,7 @@ def _report(
 
 
 def _write_report(dst: Path, report: dict) -> None:
-    replace_bytes(dst / REPORT, (json.dumps(report, indent=2) + "\n").encode())
+    write_atomic(dst / REPORT, (json.dumps(report, indent=2) + "\n").encode())
 
 
 def summary(report: dict) -> str:
