@@ -15,7 +15,15 @@ from pathlib import Path
 PLUGIN_NAME = "sketchfill"
 CLIENT_PACKAGE = "sketchfill_client"
 # The whole of engine/wire/ but its __init__ (the package gets _CLIENT_INIT instead).
-CLIENT_FILES = ("protocol.py", "errors.py", "requests.py", "config.py", "client.py", "launch.py")
+CLIENT_FILES = (
+    "protocol.py",
+    "errors.py",
+    "requests.py",
+    "config.py",
+    "client.py",
+    "launch.py",
+    "roles.py",
+)
 _WIRE = Path(__file__).resolve().parents[1] / "wire"
 VENDOR = "vendor"
 
