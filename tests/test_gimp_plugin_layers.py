@@ -5,6 +5,7 @@ the same plug-in in the real GIMP."""
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import sys
 from itertools import count
@@ -209,16 +210,21 @@ def test_mask_from_the_selection_or_the_mask_layer(sl):
     mask = Layer("mask", x=-4, y=30, w=20, h=10, rgba=painted(20, 10, [(5, 2), (12, 7)]))
     photo = Layer("photo", w=w, h=h)
     top = [mask, photo]
-    auto = sl.plan_edit(host, [photo], top, sl.Settings())
+    bare = sl.Settings(sketch_layer="", color_layer="")  # guides set to None
+    auto = sl.plan_edit(host, [photo], top, bare)
     assert auto.mask_layer is None and auto.bbox == sl.Box(30, 10, 10, 10)
-    layer = sl.plan_edit(host, [photo], top, sl.Settings(mask_source="layer"))
+    layer = sl.plan_edit(host, [photo], top, dataclasses.replace(bare, mask_source="layer"))
     # the layer's own coordinates, clipped to the canvas, moved by its offsets
     assert layer.mask_layer is mask and layer.mask_channel == 1
     assert layer.bbox == sl.Box(1, 32, 8, 6)
     host.selection = None
-    assert sl.plan_edit(host, [photo], top, sl.Settings()).mask_layer is mask
+    assert sl.plan_edit(host, [photo], top, bare).mask_layer is mask
     with pytest.raises(sl.PluginError, match=r"no mask: .* given by a selection,"):
-        sl.plan_edit(host, [photo], top, sl.Settings(mask_source="selection"))
+        sl.plan_edit(host, [photo], top, dataclasses.replace(bare, mask_source="selection"))
+    # Mask layer set to None: the message names that, not "a layer named ''"
+    with pytest.raises(sl.PluginError, match=r"Mask layer is set to None") as refused:
+        sl.plan_edit(host, [photo], top, dataclasses.replace(bare, mask_layer=""))
+    assert "''" not in str(refused.value)
 
 
 def test_opaque_mask_layer_uses_brightness_and_empty_ones_are_refused(sl):
@@ -229,19 +235,55 @@ def test_opaque_mask_layer_uses_brightness_and_empty_ones_are_refused(sl):
     host = Host(w, h)
     photo = Layer("photo", w=w, h=h)
     mask = Layer("mask", w=w, h=h, rgba=opaque)
-    plan = sl.plan_edit(host, [photo], [mask, photo], sl.Settings())
+    bare = sl.Settings(sketch_layer="", color_layer="")
+    plan = sl.plan_edit(host, [photo], [mask, photo], bare)
     assert plan.mask_channel == 0 and plan.bbox == sl.Box(9, 5, 1, 1)
     mask.rgba = bytes(4 * w * h)
     with pytest.raises(sl.PluginError, match="mask layer 'mask' is empty"):
-        sl.plan_edit(host, [photo], [mask, photo], sl.Settings())
+        sl.plan_edit(host, [photo], [mask, photo], bare)
 
 
-def test_guides_are_optional_and_never_the_photo(sl):
+def test_a_missing_guide_refuses_the_run_and_none_goes_on_without(sl):
+    """A guide is never dropped without a word: a named layer that is not there, a role
+    whose names find no layer, and the photo named as its own guide are refused, saying
+    how to go on; None (an empty name) goes on without the guide."""
     host = Host(selection=b"\xff" * (64 * 48))
     photo = Layer("photo")
-    settings = sl.Settings(image_layer="photo", sketch_layer="photo")
-    plan = sl.plan_edit(host, [], [photo], settings)
+    with pytest.raises(sl.PluginError, match="no layer named 'photo'"):
+        sl.plan_edit(host, [], [photo], sl.Settings(image_layer="photo", sketch_layer="photo"))
+    with pytest.raises(sl.PluginError, match=r"no layer named 'Lines 2'\. Pick the sketch"):
+        sl.plan_edit(host, [], [photo], sl.Settings(sketch_layer="Lines 2", color_layer=""))
+    with pytest.raises(sl.PluginError, match=r"No colour layer: .* 'color', 'colour'"):
+        sl.plan_edit(host, [], [photo], sl.Settings(sketch_layer=""))
+    plan = sl.plan_edit(host, [], [photo], sl.Settings(sketch_layer="", color_layer=""))
     assert plan.sketch is None and plan.color is None
+
+
+def test_the_roles_own_names_find_the_shared_list(sl):
+    """A guide setting left at the role's own name finds any of the role's names (one
+    list for GIMP and Krita); another name only itself."""
+    host = Host(selection=b"\xff" * (64 * 48))
+    lines, colour, photo = Layer(" Lines "), Layer("COLOUR"), Layer("photo")
+    top = [lines, colour, photo]
+    plan = sl.plan_edit(host, [photo], top, sl.Settings())
+    assert plan.sketch is lines and plan.color is colour
+    assert sl.image_layer([lines], top, sl.Settings()) is photo  # a guide, not the photo
+    assert sl.find_role_layer(top, "sketch", " lines ") is lines  # another name: itself
+    assert sl.find_role_layer(top, "sketch", "lineart") is None
+
+
+def test_results_go_on_top_of_the_guides(sl):
+    """Above the photo AND the guides it was made with (a guide in a group counts as its
+    group), then above the results already there: the new result is what shows."""
+    photo, sketch, color = Layer("photo"), Layer("sketch"), Layer("color")
+    group = Layer("guides", children=[sketch])
+    old = Layer("SF 3 fill")
+    top = [old, group, color, photo]
+    assert sl.insert_position(photo, top, [sketch, color]) == 0
+    assert sl.insert_position(photo, top, [color]) == 2
+    assert sl.insert_position(photo, top) == 3
+    outside = Layer("elsewhere")
+    assert sl.insert_position(photo, [outside, photo], [Layer("x", children=[])]) == 1
 
 
 # -- the request ---------------------------------------------------------------------------
@@ -264,7 +306,7 @@ def test_build_request_reads_only_the_region(sl):
     host = Host(w, h, bytes(selection))
     photo = Layer("photo", w=w, h=h, rgba=bytes(range(256)) * (w * h // 64))
     color = Layer("color", x=28, y=18, w=4, h=4, rgba=painted(4, 4, [(2, 2)], (9, 8, 7, 255)))
-    plan = sl.plan_edit(host, [photo], [color, photo], sl.Settings())
+    plan = sl.plan_edit(host, [photo], [color, photo], sl.Settings(sketch_layer=""))
     region = sl.Box(26, 16, 8, 8)
     request = sl.build_request(host, plan, region, sl.Settings(seed=-1, feather=1.5))
     assert {box for _, box, _ in host.reads} == {region}
@@ -595,7 +637,7 @@ def test_restore_request_sends_the_restore_tools_context(sl):
     hello = {**RESTORE_HELLO, "tools": {"restore": {**RESTORE_TOOL, "context": small}}}
     request = sl.restore_request(host, plan, hello, "E", sl.Settings(seed=5))
     assert request.region == context_box(plan.bbox, w, h, 2.0, 16) == sl.Box(22, 12, 20, 20)
-    assert request.seed == 5 and request.feather == 0.0
+    assert request.seed == 5 and request.feather == 1.0  # auto, for a small mask: 1 px
     assert host.reads[-1] == ("selection", request.region, "Y u8")
 
 
@@ -656,7 +698,6 @@ def test_restore_engine_errors_and_progress(sl):
 
 def test_restore_results_stack_above_the_photo(sl):
     layers, top = restore_stack()
-    assert sl.is_result(layers["SketchFill restore"])
-    assert sl.RESTORE_RESULT == "SketchFill restore"
+    assert sl.is_result(layers["SketchFill restore"])  # an older version's name
     # above the photo and above the earlier restore result
     assert sl.insert_position(layers["photo"], top) == 2

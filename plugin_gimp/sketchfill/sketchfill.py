@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""SketchFill for GIMP 3: Filters > SketchFill > Generate..., Generate again, Auto tone,
-Composite face, Restore face.
+"""SketchFill for GIMP 3: Filters > SketchFill > Generate..., Generate again, Create
+SketchFill layers, Before/after, Auto tone, Composite face, Restore face.
 
 GIMP glue only: procedure registration, the run functions, progress and messages. The
 arguments are in sketchfill_settings, the decisions in sketchfill_layers, pixel access in
@@ -17,27 +17,28 @@ import gi
 
 gi.require_version("Gimp", "3.0")
 from gi.repository import Gimp, GLib, GObject  # noqa: E402
-from sketchfill_settings import MAX_FEATHER, MAX_SEED, Settings  # noqa: E402
+from sketchfill_settings import AUTO_FEATHER, MAX_FEATHER, MAX_SEED, Settings  # noqa: E402
 
 try:  # needs pyzmq: without it the menu stays and every run says what is missing
+    from sketchfill_client import roles
     from sketchfill_client.config import ClientConfig
     from sketchfill_client.errors import EngineError
     from sketchfill_client.launch import connect
     from sketchfill_client.protocol import Box
     from sketchfill_host import GimpHost
     from sketchfill_layers import (
-        COMPOSITE_RESULT,
-        RESTORE_RESULT,
-        RESULT_PREFIX,
-        TONE_RESULT,
+        TOGGLE_WHERE,
         PluginError,
         build_request,
         composite_request,
         engine_message,
+        guide_layers,
         image_layer,
         insert_position,
+        newest_result,
         plan_composite,
         plan_edit,
+        plan_guides,
         plan_restore,
         plan_tone,
         region_for,
@@ -56,6 +57,13 @@ AGAIN = "plug-in-sketchfill-generate-again"
 TONE = "plug-in-sketchfill-tone"
 COMPOSITE = "plug-in-sketchfill-composite"
 RESTORE = "plug-in-sketchfill-restore"
+GUIDES = "plug-in-sketchfill-create-layers"
+BEFORE_AFTER = "plug-in-sketchfill-before-after"
+# Menu paths: GIMP sorts a menu's plug-in items by path and label; the bracketed section
+# names sort first, in the order given here, so Generate... comes first and Generate again
+# second whatever the labels (see README, "GIMP menu").
+MENU = "<Image>/Filters/SketchFill"
+MENU_ORDER = (GENERATE, AGAIN, GUIDES, BEFORE_AFTER, TONE, COMPOSITE, RESTORE)
 HERE = os.path.dirname(os.path.abspath(__file__))
 RW = GObject.ParamFlags.READWRITE
 PRECISION_NOTE = (
@@ -138,11 +146,21 @@ def _add_mask_arguments(proc, what: str, where: str):
     )
     proc.add_double_argument(
         "feather",
-        "_Feather",
-        "Blend the new pixels into the photo over this many pixels",
-        0.0,
+        "_Feather (-1: auto)",
+        "Blend the new pixels into the photo over this many pixels; -1 scales it with the "
+        "mask and the photo (a wide feather lets the old content show through)",
+        AUTO_FEATHER,
         MAX_FEATHER,
         d.feather,
+        RW,
+    )
+    proc.add_double_argument(
+        "strength",
+        "S_trength (%)",
+        "Opacity of the new layer: lower it to let some of the photo through",
+        0.0,
+        100.0,
+        d.strength,
         RW,
     )
 
@@ -201,7 +219,8 @@ def generate(image, drawables, settings: Settings) -> Gimp.Layer:
         return build_request(host, plan, region, settings)
 
     result = ask_engine(settings, progress, request, "SketchFill: sending the layers")
-    return _add_layer(host, f"{RESULT_PREFIX}{result.seed}", result, plan.image, top)
+    name = roles.result_name("edit", result.seed)
+    return _add_layer(host, name, result, plan.image, top, plan.guides(), settings.strength)
 
 
 def auto_tone(image, drawables, settings: Settings) -> Gimp.Layer:
@@ -216,7 +235,9 @@ def auto_tone(image, drawables, settings: Settings) -> Gimp.Layer:
         return tone_request(host, plan, hello, endpoint)
 
     result = ask_engine(settings, progress, request, "SketchFill: sending the photo")
-    return _add_layer(host, TONE_RESULT, result, plan.image, top)
+    # On top of the guide layers too: they would hide the toned photo.
+    guides = guide_layers(top, settings)
+    return _add_layer(host, roles.result_name("tone"), result, plan.image, top, guides)
 
 
 def composite_face(image, drawables, settings: Settings) -> Gimp.Layer:
@@ -232,7 +253,7 @@ def composite_face(image, drawables, settings: Settings) -> Gimp.Layer:
         return composite_request(host, plan, hello, endpoint)
 
     result = ask_engine(settings, progress, request, "SketchFill: sending the photo and the face")
-    return _add_layer(host, COMPOSITE_RESULT, result, plan.face, top)
+    return _add_layer(host, roles.result_name("composite"), result, plan.face, top)
 
 
 def restore_face(image, drawables, settings: Settings) -> Gimp.Layer:
@@ -248,7 +269,8 @@ def restore_face(image, drawables, settings: Settings) -> Gimp.Layer:
         return restore_request(host, plan, hello, endpoint, settings)
 
     result = ask_engine(settings, progress, request, "SketchFill: sending the photo and the mask")
-    return _add_layer(host, RESTORE_RESULT, result, plan.image, top)
+    name = roles.result_name("restore", result.seed)
+    return _add_layer(host, name, result, plan.image, top, plan.guides(), settings.strength)
 
 
 def ask_engine(settings: Settings, progress: Progress, make_request, sending: str):
@@ -266,24 +288,65 @@ def ask_engine(settings: Settings, progress: Progress, make_request, sending: st
         raise PluginError(engine_message(exc, progress.op)) from None
 
 
-def _add_layer(host, name: str, result, below, top) -> Gimp.Layer:
-    """The engine's patch as a new layer above `below` (and the results already on it)."""
+def _add_layer(host, name: str, result, below, top, guides=(), opacity=100.0) -> str:
+    """The engine's patch as a new layer above `below`, the guides it was made with and
+    the results already on it, so it is what the canvas shows. Returns what to tell."""
     box = Box(result.x, result.y, result.width, result.height)
-    layer = host.add_result(name, box, result.data, below.get_parent(), insert_position(below, top))
+    position = insert_position(below, top, guides)
+    host.add_result(name, box, result.data, below.get_parent(), position, opacity)
     Gimp.progress_update(1.0)
-    return layer
+    return f"SketchFill: {roles.added_above([name], TOGGLE_WHERE, bool(guides))}"
 
 
-def _finish(procedure, action, image, drawables, settings: Settings):
+def create_layers(image, drawables, settings: Settings) -> str:
+    """Transparent 'sketch', 'color' and 'mask' layers above the photo (those not there
+    yet), the mask one selected: what a first run needs, with the brush hints to say."""
+    host = GimpHost(image)
+    top = image.get_layers()
+    plan = plan_guides(drawables, top)
+    if plan.make:
+        parent = plan.photo.get_parent()
+        siblings = list(parent.get_children() if parent is not None else top)
+        position = [lay.get_id() for lay in siblings].index(plan.photo.get_id())
+        added = host.add_empty_layers(plan.make, parent, position)
+        # Painting the mask comes first: select its layer.
+        first = next((lay for lay in added if lay.get_name() == "mask"), added[0])
+        image.set_selected_layers([first])
+    return f"SketchFill: {roles.created_guides(plan.make, plan.kept, plan.photo.get_name())}"
+
+
+def before_after(image, drawables, settings: Settings) -> str:
+    """Hide the newest result to see the photo before, show it again to see after."""
+    layer = newest_result(image.get_layers())
+    if layer is None:
+        raise PluginError(f"SketchFill: {roles.NO_RESULT_TO_TOGGLE}")
+    visible = GimpHost(image).toggle_visible(layer)
+    return f"SketchFill: {roles.toggled(layer.get_name(), visible)}"
+
+
+def _finish(procedure, action, image, drawables, settings: Settings, run_mode=None):
     try:
-        action(image, drawables, settings)
+        text = action(image, drawables, settings)
     except PluginError as exc:
         return _fail(procedure, str(exc))
     except Exception as exc:  # a bug: say so plainly, keep the details for a report
         traceback.print_exc()
         return _fail(procedure, f"SketchFill failed unexpectedly ({exc!r}); see GIMP's console.")
     Gimp.displays_flush()
-    return procedure.new_return_values(Gimp.PDBStatusType.SUCCESS, GLib.Error())
+    if run_mode is not None and run_mode != Gimp.RunMode.NONINTERACTIVE:
+        # Shown while the run's progress is on: GIMP puts a one-line message in the
+        # image window's status bar.
+        Gimp.message(text)
+    return _succeed(procedure, text)
+
+
+def _succeed(procedure, text: str):
+    """Success, with the sentence for the status line as the "message" return value
+    (scripts and the tests read it)."""
+    values = procedure.new_return_values(Gimp.PDBStatusType.SUCCESS, GLib.Error())
+    values.remove(1)
+    values.insert(1, GObject.Value(GObject.TYPE_STRING, text))
+    return values
 
 
 def _fail(procedure, text: str):
@@ -318,7 +381,7 @@ def run_generate(procedure, run_mode, image, drawables, config, data):
     settings = settings_of(config)
     if run_mode == Gimp.RunMode.WITH_LAST_VALS:
         settings.seed = -1  # "again" (and Filters > Repeat) means a new variation
-    return _finish(procedure, generate, image, drawables, settings)
+    return _finish(procedure, generate, image, drawables, settings, run_mode)
 
 
 def run_again(procedure, run_mode, image, drawables, config, data):
@@ -333,7 +396,7 @@ def run_again(procedure, run_mode, image, drawables, config, data):
     result = generate_proc.run(call)
     status = result.index(0)
     if status == Gimp.PDBStatusType.SUCCESS:
-        return procedure.new_return_values(status, GLib.Error())
+        return _succeed(procedure, result.index(1))
     text = Gimp.get_pdb().get_last_error() or "SketchFill: Generate failed."
     return procedure.new_return_values(status, GLib.Error(text))
 
@@ -344,7 +407,7 @@ def _runner(action):
     def run(procedure, run_mode, image, drawables, config, data):
         if CANNOT_LOAD:
             return _fail(procedure, CANNOT_LOAD)
-        return _finish(procedure, action, image, drawables, settings_of(config))
+        return _finish(procedure, action, image, drawables, settings_of(config), run_mode)
 
     return run
 
@@ -352,6 +415,8 @@ def _runner(action):
 RUNS = {
     GENERATE: run_generate,
     AGAIN: run_again,
+    GUIDES: _runner(create_layers),
+    BEFORE_AFTER: _runner(before_after),
     TONE: _runner(auto_tone),
     COMPOSITE: _runner(composite_face),
     RESTORE: _runner(restore_face),
@@ -387,7 +452,9 @@ class SketchFill(Gimp.PlugIn):
                 "Fills the selection (or the layer named 'mask') with a new face region that "
                 "follows the strokes on the 'sketch' layer and the colours on the 'color' "
                 "layer, computed by the local SketchFill engine, and adds it as a new layer "
-                "'SketchFill seed N' above the image layer. Your layers are not changed.",
+                "'SF <seed> fill' on top of the image layer and its guides, where it is "
+                "seen. A sketch or color layer that is not in the image stops the run with "
+                "a message (set it to None to go on without). Your layers are not changed.",
                 name,
             )
             _add_generate_arguments(proc)
@@ -396,7 +463,7 @@ class SketchFill(Gimp.PlugIn):
             proc.set_documentation(
                 "Correct exposure, contrast and colour balance of the photo",
                 "Measures the photo layer's tones and adds a corrected copy as a new layer "
-                "'SketchFill tone' above it (only the selected part, softly, when there is a "
+                "'SF tone' above it (only the selected part, softly, when there is a "
                 "selection), computed by the local SketchFill engine. Lower the new layer's "
                 "opacity for a lighter touch. Your layers are not changed.",
                 name,
@@ -409,7 +476,7 @@ class SketchFill(Gimp.PlugIn):
                 "Put a face layer onto the photo below it, colour, light and edge matched",
                 "The selected layer is the face (pasted and positioned over the photo, "
                 "transparent around the face); the layer right below it is the photo. Adds "
-                "the face blended into the photo as a new layer 'SketchFill composite' above "
+                "the face blended into the photo as a new layer 'SF composite' above "
                 "the face layer (only inside the selection, when there is one), computed by "
                 "the local SketchFill engine. Your layers are not changed.",
                 name,
@@ -422,12 +489,32 @@ class SketchFill(Gimp.PlugIn):
                 "Fills the selection (or the layer named 'mask'), drawn over what hides part "
                 "of a face, with the face as it would look there, computed by the local "
                 "SketchFill engine from the face around it, and adds it as a new layer "
-                "'SketchFill restore' above the image layer. Your layers are not changed.",
+                "'SF <seed> restore' on top of the image layer and the mask layer. Your "
+                "layers are not changed.",
                 name,
             )
             _add_image_layer_argument(proc)
             _add_mask_arguments(proc, "what hides the face", "over what hides the face")
             _add_endpoint_argument(proc)
+        elif name == GUIDES:
+            proc.set_menu_label("_Create SketchFill layers")
+            proc.set_documentation(
+                "Add the mask, sketch and color layers SketchFill reads, above the photo",
+                "Adds transparent layers 'sketch', 'color' and 'mask' above the selected "
+                "photo layer (those the image does not have yet) and selects 'mask': paint "
+                "the area to regenerate in white on it, the new shape with a thin dark "
+                "brush on 'sketch', colour dabs on 'color', then Generate.",
+                name,
+            )
+        elif name == BEFORE_AFTER:
+            proc.set_menu_label("_Before/after")
+            proc.set_documentation(
+                "Hide or show the newest SketchFill result, to compare",
+                "Hides the topmost SketchFill result layer to show the photo as it was, or "
+                "shows it again. Filters > Repeat (Ctrl+F) runs it again; bind a key to it "
+                "in Edit > Keyboard Shortcuts.",
+                name,
+            )
         else:
             proc.set_menu_label("Generate _again")
             proc.set_documentation(
@@ -436,7 +523,10 @@ class SketchFill(Gimp.PlugIn):
                 "without showing the dialog.",
                 name,
             )
-        proc.add_menu_path("<Image>/Filters/SketchFill")
+        proc.add_menu_path(f"{MENU}/[{MENU_ORDER.index(name) + 1}]")
+        proc.add_string_return_value(
+            "message", "Message", "What was done, as the status line says it", "", RW
+        )
         return proc
 
 

@@ -38,7 +38,9 @@ class GimpHost:
     def read_selection(self, box: Box) -> bytes:
         return self.read(self.image.get_selection(), box, SELECTION)
 
-    def add_result(self, name: str, box: Box, rgba: bytes, parent, position: int) -> Gimp.Layer:
+    def add_result(
+        self, name: str, box: Box, rgba: bytes, parent, position: int, opacity: float = 100.0
+    ) -> Gimp.Layer:
         """A new layer holding `rgba` at `box`, inserted as one undo step. It takes the
         image's precision: Babl converts the 8-bit pixels into it."""
         image = self.image
@@ -50,7 +52,7 @@ class GimpHost:
                 box.width,
                 box.height,
                 Gimp.ImageType.RGBA_IMAGE,
-                100.0,
+                opacity,
                 Gimp.LayerMode.NORMAL,
             )
             image.insert_layer(layer, parent, position)
@@ -62,3 +64,37 @@ class GimpHost:
         finally:
             image.undo_group_end()
         return layer
+
+    def add_empty_layers(self, names: list[str], parent, position: int) -> list[Gimp.Layer]:
+        """Transparent canvas-sized layers, `names` top to bottom, at `position` in
+        `parent`, as one undo step."""
+        image = self.image
+        width, height = self.canvas_size()
+        added = []
+        image.undo_group_start()
+        try:
+            for offset, name in enumerate(names):
+                layer = Gimp.Layer.new(
+                    image,
+                    name,
+                    width,
+                    height,
+                    Gimp.ImageType.RGBA_IMAGE,
+                    100.0,
+                    Gimp.LayerMode.NORMAL,
+                )
+                image.insert_layer(layer, parent, position + offset)
+                layer.fill(Gimp.FillType.TRANSPARENT)
+                added.append(layer)
+        finally:
+            image.undo_group_end()
+        return added
+
+    def toggle_visible(self, layer: Gimp.Layer) -> bool:
+        """Show a hidden layer, hide a shown one, as one undo step; returns the new state."""
+        self.image.undo_group_start()
+        try:
+            layer.set_visible(not layer.get_visible())
+        finally:
+            self.image.undo_group_end()
+        return layer.get_visible()

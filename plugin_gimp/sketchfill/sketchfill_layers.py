@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sketchfill_client import protocol
+from sketchfill_client import protocol, roles
 from sketchfill_client.errors import EngineError, hint
 from sketchfill_client.protocol import Box
 from sketchfill_client.requests import (
@@ -24,10 +24,8 @@ from sketchfill_client.requests import (
 )
 from sketchfill_settings import MASK_SOURCES, Settings
 
-RESULT_PREFIX = "SketchFill seed "
-TONE_RESULT = "SketchFill tone"
-COMPOSITE_RESULT = "SketchFill composite"
-RESTORE_RESULT = "SketchFill restore"
+# Where GIMP users find the Before/after command, for the sentence after each result.
+TOGGLE_WHERE = "Filters > SketchFill > Before/after"
 # Babl formats: 8-bit sRGB-encoded RGBA for photo, sketch and colour (the engine's wire
 # format; Babl converts any precision), and grey + alpha to read a mask layer.
 RGBA = "R'G'B'A u8"
@@ -53,6 +51,10 @@ class Plan:
     mask_channel: int = 0  # in GREY_ALPHA: 0 brightness, 1 alpha
     sketch: Any = None
     color: Any = None
+
+    def guides(self) -> list:
+        """The guide layers this run reads: the result goes on top of them, to be seen."""
+        return [g for g in (self.mask_layer, self.sketch, self.color) if g is not None]
 
 
 # -- layers ------------------------------------------------------------------------------
@@ -81,14 +83,48 @@ def find_layer(layers, name: str):
 
 
 def is_result(layer) -> bool:
-    return layer.get_name().startswith(
-        (RESULT_PREFIX, TONE_RESULT, COMPOSITE_RESULT, RESTORE_RESULT)
-    )
+    return roles.is_result_name(layer.get_name())
+
+
+def _by_role_names(role: str, name: str) -> bool:
+    """Whether a guide setting is the role's own name, which also picks its other names."""
+    return name.strip().casefold() == roles.ROLE_NAMES[role][0]
+
+
+def _guide_settings(settings: Settings) -> dict[str, str]:
+    return {
+        "sketch": settings.sketch_layer,
+        "color": settings.color_layer,
+        "mask": settings.mask_layer,
+    }
 
 
 def _is_guide(layer, settings: Settings) -> bool:
-    names = {settings.sketch_layer, settings.color_layer, settings.mask_layer} - {""}
-    return layer.get_name().casefold() in {n.casefold() for n in names}
+    name = layer.get_name()
+    for role, wanted in _guide_settings(settings).items():
+        if wanted and (
+            name.casefold() == wanted.casefold()
+            or (_by_role_names(role, wanted) and roles.is_role_name(role, name))
+        ):
+            return True
+    return False
+
+
+def guide_layers(top_level, settings: Settings) -> list:
+    """The guide layers the settings name that the image has (none required)."""
+    found = (find_role_layer(top_level, r, n) for r, n in _guide_settings(settings).items())
+    return [layer for layer in found if layer is not None]
+
+
+def find_role_layer(layers, role: str, name: str):
+    """The layer a guide setting names: exactly `name` (else ignoring case), or, when
+    `name` is the role's own name, any layer with one of the role's names."""
+    layer = find_layer(layers, name)
+    if layer is None and name and _by_role_names(role, name):
+        layer = next(
+            (lay for lay in walk(layers) if roles.is_role_name(role, lay.get_name())), None
+        )
+    return layer
 
 
 def _siblings(layer, top_level) -> list:
@@ -132,11 +168,19 @@ def image_layer(selected, top_level, settings: Settings):
     return layer
 
 
-def insert_position(image_layer, top_level) -> int:
-    """Index (in the image layer's parent) for a new result: above the image layer and
-    above the results already made from it, so the newest one shows."""
+def insert_position(image_layer, top_level, guides=()) -> int:
+    """Index (in the image layer's parent) for a new result: above the image layer, above
+    the guides it was made with (a guide inside a group counts as its group), so the
+    result is seen and not hidden under the mask, sketch and colour; and above the results
+    already there, so the newest one shows."""
     siblings = _siblings(image_layer, top_level)
-    index = _index(image_layer, siblings)
+    ids = [lay.get_id() for lay in siblings]
+    index = ids.index(image_layer.get_id())
+    for guide in guides:
+        while guide is not None and guide.get_id() not in ids:
+            guide = guide.get_parent()
+        if guide is not None:  # a guide outside the image layer's parent does not count
+            index = min(index, ids.index(guide.get_id()))
     while index > 0 and is_result(siblings[index - 1]):
         index -= 1
     return index
@@ -211,8 +255,8 @@ OCCLUDER = "what hides the face"
 def plan_edit(host, selected, top_level, settings: Settings) -> Plan:
     """Resolve the layers and find the mask. Raises PluginError with what to do."""
     plan = plan_mask(host, selected, top_level, settings, REGENERATE)
-    plan.sketch = _guide(top_level, settings.sketch_layer, plan.image)
-    plan.color = _guide(top_level, settings.color_layer, plan.image)
+    plan.sketch = _guide(top_level, "sketch", settings.sketch_layer, plan.image)
+    plan.color = _guide(top_level, "color", settings.color_layer, plan.image)
     return plan
 
 
@@ -226,7 +270,9 @@ def plan_mask(host, selected, top_level, settings: Settings, what: str) -> Plan:
     source = settings.mask_source
     if source not in MASK_SOURCES:
         raise PluginError(f"SketchFill: mask source must be one of {', '.join(MASK_SOURCES)}.")
-    mask = find_layer(top_level, settings.mask_layer) if source != "selection" else None
+    mask = None
+    if source != "selection":
+        mask = find_role_layer(top_level, "mask", settings.mask_layer)
     selection = host.selection_bounds() if source != "layer" else None
     plan = Plan(width, height, photo, canvas)
     if selection is not None:
@@ -235,10 +281,14 @@ def plan_mask(host, selected, top_level, settings: Settings, what: str) -> Plan:
         plan.mask_layer = mask
         plan.bbox, plan.mask_channel = _mask_from_layer(host, mask, canvas, what)
     else:
+        # Mask layer set to None names no layer: say that, not "a layer named ''".
+        layer = f"a layer named {settings.mask_layer!r}"
+        if not settings.mask_layer:
+            layer = "a mask layer (Mask layer is set to None: pick the mask layer)"
         wanted = {
             "selection": "a selection",
-            "layer": f"a layer named {settings.mask_layer!r}",
-            "auto": f"a selection or a layer named {settings.mask_layer!r}",
+            "layer": layer,
+            "auto": f"a selection or {layer}",
         }[source]
         raise PluginError(
             f"SketchFill: no mask: {what} is given by {wanted}, and there is none. Select "
@@ -247,9 +297,17 @@ def plan_mask(host, selected, top_level, settings: Settings, what: str) -> Plan:
     return plan
 
 
-def _guide(top_level, name: str, photo):
-    layer = find_layer(top_level, name)
-    return None if layer is None or layer.get_id() == photo.get_id() else layer
+def _guide(top_level, role: str, name: str, photo):
+    """The guide layer for `role`, or None when the setting is None (""). A name that
+    finds no layer refuses the run before anything is sent: a guide is never dropped
+    without a word."""
+    if not name:
+        return None
+    layer = find_role_layer(top_level, role, name)
+    if layer is None or layer.get_id() == photo.get_id():
+        wanted = "" if _by_role_names(role, name) else name
+        raise PluginError(f"SketchFill: {roles.missing_guide(role, wanted)}")
+    return layer
 
 
 # -- the engine --------------------------------------------------------------------------
@@ -287,6 +345,15 @@ def read_mask(host, plan: Plan, region: Box) -> bytes:
     return host.read(plan.mask_layer, region, GREY_ALPHA)[plan.mask_channel :: 2]
 
 
+def feather_for(plan: Plan, settings: Settings) -> float:
+    """The feather to ask for: the setting, or (when it is -1) the automatic one, which
+    scales with the mask and the photo."""
+    if settings.feather >= 0:
+        return settings.feather
+    box = plan.bbox
+    return roles.auto_feather(box.width, box.height, plan.canvas_width, plan.canvas_height)
+
+
 def build_request(host, plan: Plan, region: Box, settings: Settings) -> EditRequest:
     """Read just the region's pixels: photo, mask, and the guides that exist."""
     return EditRequest(
@@ -301,7 +368,7 @@ def build_request(host, plan: Plan, region: Box, settings: Settings) -> EditRequ
         sketch_layout="RGBA",
         color=host.read(plan.color, region, RGBA) if plan.color is not None else None,
         seed=None if settings.seed < 0 else settings.seed,
-        feather=settings.feather,
+        feather=feather_for(plan, settings),
     )
 
 
@@ -501,7 +568,7 @@ def restore_request(
         image=host.read(plan.image, region, RGBA),
         mask=read_mask(host, plan, region),
         seed=None if settings.seed < 0 else settings.seed,
-        feather=settings.feather,
+        feather=feather_for(plan, settings),
     )
 
 
@@ -541,3 +608,35 @@ def stage_text(stage: str, queue_position: int | None, op: str = "") -> str:
         return f"SketchFill: waiting for the engine{where}"
     text = _TOOL_STAGES.get(op, {}).get(stage)
     return text or _STAGES.get(stage, f"SketchFill: {stage}")
+
+
+# -- guide layers and before/after -------------------------------------------------------
+
+
+@dataclass
+class GuidesPlan:
+    """What "Create SketchFill layers" adds: the roles' layers that are not there yet,
+    above the photo, top to bottom; and the names of those already there."""
+
+    photo: Any
+    make: list[str]
+    kept: list[str]
+
+
+def plan_guides(selected, top_level) -> GuidesPlan:
+    photo = image_layer(selected, top_level, Settings())
+    make, kept = [], []
+    for role in roles.NEW_GUIDES:
+        own = roles.ROLE_NAMES[role][0]
+        layer = find_role_layer(top_level, role, own)
+        if layer is None:
+            make.append(own)
+        else:
+            kept.append(layer.get_name())
+    return GuidesPlan(photo, make, kept)
+
+
+def newest_result(top_level):
+    """The SketchFill result that shows: the topmost one (each run stacks its result on top
+    of the earlier ones)."""
+    return next((layer for layer in walk(top_level) if is_result(layer)), None)

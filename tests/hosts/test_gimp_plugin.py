@@ -33,7 +33,16 @@ SCRIPTS = HERE / "probes" / "sketchfill_gimp"
 FACE = REPO.parent / "shared" / "data" / "faces" / "0001.jpg"
 ASTRONAUT = REPO / "engine" / "assets" / "demo" / "astronaut.png"
 PAINT = np.array([200, 60, 50, 255])
-RESULT_NAME = re.compile(r"SketchFill seed (\d+)$")
+RESULT_NAME = re.compile(r"SF (\d+) fill$")
+TOGGLE = "Filters > SketchFill > Before/after"
+
+
+def added_message(name: str) -> str:
+    """What the status line says after a run that added `name` (engine/roles.py)."""
+    return (
+        f"SketchFill: Added the layer '{name}' on top of the guides. Before/after ({TOGGLE}) "
+        "hides and shows it."
+    )
 
 
 # -- fixtures ------------------------------------------------------------------------------
@@ -172,19 +181,26 @@ def _grow(mask: np.ndarray, r: int) -> np.ndarray:
     return out
 
 
-def check_one_new_layer(r: dict, name: re.Pattern = RESULT_NAME, above: str = "photo") -> dict:
+def check_one_new_layer(r: dict, name: re.Pattern = RESULT_NAME, above: str = "") -> dict:
     """Exactly one new layer, named for its seed (or as `name` says), directly above the
-    photo (or the layer named `above`) in the same parent; every other layer and the
-    selection exactly as before."""
+    layer named `above` in the same parent (default: on top of the whole stack, above the
+    photo and every guide, where it is seen); every other layer and the selection exactly
+    as before; the status line's sentence names it."""
     assert r["call"]["success"], r["call"]
     assert len(r["added"]) == 1, r["added"]
     new = r["added"][0]
     assert name.match(new["name"]), new["name"]
     after = r["after"]["layers"]
     ids = [layer["id"] for layer in after]
-    below = next(layer for layer in after if layer["name"] == above)
-    assert ids.index(new["id"]) + 1 == ids.index(below["id"]), [x["name"] for x in after]
-    assert new["parent"] == below["parent"]
+    if above:
+        below = next(layer for layer in after if layer["name"] == above)
+        assert ids.index(new["id"]) + 1 == ids.index(below["id"]), [x["name"] for x in after]
+        assert new["parent"] == below["parent"]
+    else:
+        assert ids.index(new["id"]) == 0 and new["parent"] is None, [x["name"] for x in after]
+    if r["call"].get("message") is not None:
+        said = r["call"]["message"]
+        assert said.startswith(f"SketchFill: Added the layer '{new['name']}'"), said
     assert [x for x in after if x["id"] != new["id"]] == r["before"]["layers"]
     assert r["after"]["selection_sha256"] == r["before"]["selection_sha256"]
     return new
@@ -241,8 +257,8 @@ def test_generate_from_selection(gimp, plugin, photo, config, engine_endpoint, p
     photo_fmt = next(x for x in r["after"]["layers"] if x["name"] == "photo")["format"]
     assert _depth(new["format"]) == _depth(photo_fmt), (new["format"], photo_fmt)
     assert r["menus"] == {
-        "plug-in-sketchfill-generate": ["<Image>/Filters/SketchFill"],
-        "plug-in-sketchfill-generate-again": ["<Image>/Filters/SketchFill"],
+        "plug-in-sketchfill-generate": ["<Image>/Filters/SketchFill/[1]"],
+        "plug-in-sketchfill-generate-again": ["<Image>/Filters/SketchFill/[2]"],
     }
     assert r["labels"] == {
         "plug-in-sketchfill-generate": "_Generate...",
@@ -256,6 +272,7 @@ def test_generate_from_selection(gimp, plugin, photo, config, engine_endpoint, p
         "mask-layer",
         "seed",
         "feather",
+        "strength",
         "endpoint",
     ]
 
@@ -343,7 +360,7 @@ def test_dialog_undo_and_generate_again(gimp, plugin, photo, config, engine_endp
     r = run.result
     assert r["dialog_helper_rc"] == 0, "the SketchFill dialog never showed"
     first = check_one_new_layer({**r, "call": r["dialog_call"], "after": r["after_dialog"]})
-    assert first["name"] == "SketchFill seed 4242"
+    assert first["name"] == "SF 4242 fill"
     first_px = check_pixels(run, r["first"], "first_")
     assert r["dirty"]
     assert r["undone"], "Ctrl+Z did not remove the layer"
@@ -361,7 +378,7 @@ def test_dialog_undo_and_generate_again(gimp, plugin, photo, config, engine_endp
         # The echo generator ignores the seed: equal pixels mean the same settings.
         assert np.array_equal(px, first_px)
     names = [x["name"] for x in r["final"]["layers"]]
-    assert names == ["lines", "paint", *(f"SketchFill seed {s}" for s in seeds[:0:-1]), "photo"]
+    assert names == [*(f"SF {s} fill" for s in seeds[:0:-1]), "lines", "paint", "photo"]
 
 
 def test_autostart_starts_a_real_engine(gimp, plugin, photo, config, tmp_path):
@@ -414,7 +431,7 @@ def _stop(pid: int) -> None:
 @pytest.mark.parametrize("selection", [True, False])
 def test_auto_tone(gimp, plugin, photo, config, engine_endpoint, selection):
     """Filters > SketchFill > Auto tone on a photo layer moved off the canvas corner: one
-    new layer "SketchFill tone" above the photo, holding exactly what the engine's own
+    new layer "SF tone" above the photo, holding exactly what the engine's own
     pipeline makes with the shipped tone model from the photo's part of the canvas (the
     whole layer, or softly just the ellipse selection); nothing else changes."""
     from sketchfill.pipeline.runtime import load_model
@@ -425,8 +442,8 @@ def test_auto_tone(gimp, plugin, photo, config, engine_endpoint, selection):
     env = {"SKETCHFILL_CASE": json.dumps(case)}
     run = _run(gimp, "tone_case.py", plugin, photo, client_json, env=env)
     r = run.result
-    check_one_new_layer(r, re.compile(r"SketchFill tone$"))
-    assert r["menu"] == ["<Image>/Filters/SketchFill"] and r["label"] == "Auto _tone"
+    check_one_new_layer(r, re.compile(r"SF tone$"))  # on top of the guides too
+    assert r["menu"] == ["<Image>/Filters/SketchFill/[5]"] and r["label"] == "Auto _tone"
     x, y = r["region"][:2]
     assert (x, y) == (0, 12)
     photo_px = _pixels(run, "photo", r["region"])
@@ -451,7 +468,7 @@ def test_composite_face(gimp, plugin, photo, config, engine_endpoint, selection)
     """Filters > SketchFill > Composite face, in the GUI (Xvfb), on a face cut from the
     photo, recoloured, moved and pasted as its own layer (offset, smaller than the canvas)
     over the photo layer (itself moved off the canvas corner), under an unrelated layer:
-    one new layer "SketchFill composite" directly above the face layer; every layer as it
+    one new layer "SF composite" directly above the face layer; every layer as it
     was; the new pixels are what the engine's own pipeline makes with the shipped
     composite model (whatever its weights), differ from a plain paste inside the face and
     are the photo's own away from it (or from the selection that limits it); one Ctrl+Z
@@ -464,11 +481,11 @@ def test_composite_face(gimp, plugin, photo, config, engine_endpoint, selection)
     env = {"SKETCHFILL_CASE": json.dumps(case)}
     run = _run(gimp, "composite_case.py", plugin, photo, client_json, env=env, gui=True)
     r = run.result
-    new_info = check_one_new_layer(r, re.compile(r"SketchFill composite$"), above="face")
+    new_info = check_one_new_layer(r, re.compile(r"SF composite$"), above="face")
     names = [x["name"] for x in r["after"]["layers"]]
-    assert names == ["notes", "SketchFill composite", "face", "photo"], names
+    assert names == ["notes", "SF composite", "face", "photo"], names
     assert new_info["mode"] == "normal" and new_info["opacity"] == 100.0
-    assert r["menu"] == ["<Image>/Filters/SketchFill"] and r["label"] == "_Composite face"
+    assert r["menu"] == ["<Image>/Filters/SketchFill/[6]"] and r["label"] == "_Composite face"
     assert r["arguments"][3:] == ["endpoint"]
 
     canvas = r["canvas"]
@@ -538,7 +555,7 @@ def test_restore_face(gimp, plugin, config, engine_endpoint, case):
     """Filters > SketchFill > Restore face, in the GUI (Xvfb), on the public-domain
     portrait with an ellipse over part of the face, as a selection or as a layer named
     "mask" (offset, smaller than the canvas; the photo itself moved off the canvas corner):
-    one new layer "SketchFill restore" directly above the photo; every layer as it was;
+    one new layer "SF <seed> restore" directly above the photo; every layer as it was;
     the layer covers the mask's bounding box, holds the photo's own pixels outside the
     mask and new ones inside it, exactly what the engine's own restore pipeline makes with
     the installed restore model for the same seed (whatever its quality); one Ctrl+Z
@@ -550,18 +567,24 @@ def test_restore_face(gimp, plugin, config, engine_endpoint, case):
     env = {"SKETCHFILL_CASE": json.dumps(case)}
     run = _run(gimp, "restore_case.py", plugin, ASTRONAUT, client_json, env=env, gui=True)
     r = run.result
-    new_info = check_one_new_layer(r, re.compile(r"SketchFill restore$"))
+    restored = f"SF {case['seed']} restore"
+    if case["mask"] == "layer":  # on top of the mask layer it was made with, to be seen
+        new_info = check_one_new_layer(r, re.compile(restored))
+        expected = [restored, "mask", "notes", "photo"]
+    else:
+        new_info = check_one_new_layer(r, re.compile(restored), above="photo")
+        expected = ["notes", restored, "photo"]
     names = [x["name"] for x in r["after"]["layers"]]
-    masks = ["mask"] if case["mask"] == "layer" else []
-    assert names == [*masks, "notes", "SketchFill restore", "photo"], names
+    assert names == expected, names
     assert new_info["mode"] == "normal" and new_info["opacity"] == 100.0
-    assert r["menu"] == ["<Image>/Filters/SketchFill"] and r["label"] == "_Restore face"
+    assert r["menu"] == ["<Image>/Filters/SketchFill/[7]"] and r["label"] == "_Restore face"
     assert r["arguments"][3:] == [
         "image-layer",
         "mask-source",
         "mask-layer",
         "seed",
         "feather",
+        "strength",
         "endpoint",
     ]
 
@@ -588,7 +611,10 @@ def test_restore_face(gimp, plugin, config, engine_endpoint, case):
     assert change > 2, change
     # The engine was sent the whole (small) canvas: its own pipeline, same seed, same pixels.
     model = load_model(DEFAULT_RESTORE_MODEL, task="restore", warmup=0)
-    want = run_restore(model, photo_px, mask, case["seed"])
+    from sketchfill.roles import auto_feather
+
+    feather = auto_feather(w, h, *canvas[2:])  # the default: scaled with the mask and the photo
+    want = run_restore(model, photo_px, mask, case["seed"], feather)
     assert [want.x, want.y, *want.patch.shape[1::-1]] == box
     assert np.abs(new.astype(int) - want.patch).max() <= 1
 
@@ -624,3 +650,90 @@ def test_restore_face_errors(gimp, plugin, config, engine_endpoint):
     assert "what hides the face more firmly" in r["soft_selection"]["error"]
     assert "mark only what covers part of a face" in r["no_face_grey"]["error"]
     assert "Traceback" not in run.output
+
+
+# -- a new user's first hour (issue #19) ---------------------------------------------------
+
+
+def test_first_hour(gimp, plugin, photo, config, engine_endpoint):
+    """Create SketchFill layers on a bare photo adds transparent canvas-sized 'sketch',
+    'color' and 'mask' above it with 'mask' selected, and a second run adds nothing.
+    Guides the user named "Lines" and "Colour" are found with the default settings; the
+    result lands ON TOP of them (seen, not hidden under the guides) and the status sentence
+    says so; Before/after hides it, then shows it again. A sketch layer named but absent,
+    no colour layer at all, and Mask layer set to None are refused before anything is
+    sent, each with a message that says how to go on."""
+    client_json = config(endpoint=engine_endpoint)
+    run = _run(gimp, "first_hour.py", plugin, photo, client_json)
+    r = run.result
+
+    create = r["create"]
+    assert create["success"], create
+    names = [x["name"] for x in r["after_create"]["layers"]]
+    assert names == ["sketch", "color", "mask", "photo"], names
+    for layer in r["after_create"]["layers"][:3]:
+        assert layer["size"] == r["canvas"] and layer["offsets"] == [0, 0], layer
+    assert r["create_alpha_max"] == {"sketch": 0, "color": 0, "mask": 0}  # transparent
+    assert r["selected_after_create"] == ["mask"]
+    assert create["message"] == (
+        "SketchFill: Added the layers 'sketch', 'color' and 'mask' above 'photo'. Then paint "
+        "the area to regenerate in white on 'mask'; draw the new shape with a thin dark brush "
+        "on 'sketch'; dab the wanted colours on 'color'; then Generate."
+    )
+    again = r["create_again"]
+    assert again["success"] and again["message"].startswith(
+        "SketchFill: Kept the layers 'sketch', 'color' and 'mask', already there."
+    ), again
+    assert r["after_create_again"] == ["sketch", "color", "mask", "photo"]
+
+    new = check_one_new_layer({**r, "call": r["generate"], "after": r["after_generate"]})
+    assert new["name"] == "SF 77 fill"
+    assert r["generate"]["message"] == added_message("SF 77 fill")
+    names = [x["name"] for x in r["after_generate"]["layers"]]
+    assert names == ["SF 77 fill", "Lines", "Colour", "photo"], names
+    check_pixels(run, r["result"])  # the strokes and the colour were used
+    assert r["toggle_off"]["message"] == "SketchFill: Before: 'SF 77 fill' hidden."
+    assert r["visible_after_off"] is False
+    assert r["toggle_on"]["message"] == "SketchFill: After: 'SF 77 fill' shown."
+    assert r["visible_after_on"] is True
+
+    expected = {
+        "sketch_named_missing": "SketchFill: No sketch layer: this image has no layer named "
+        "'Strokes 2'. Pick the sketch layer, or set the sketch layer to None to generate "
+        "without one.",
+        "color_missing": "SketchFill: No colour layer: this image has no layer named 'color', "
+        "'colour', 'colors' or 'colours'. Pick the colour layer, or set the colour layer to "
+        "None to generate without one.",
+        "mask_none": "SketchFill: no mask: the area to regenerate is given by a selection or a "
+        "mask layer (Mask layer is set to None: pick the mask layer), and there is none.",
+    }
+    for label, text in expected.items():
+        outcome = r[label]
+        assert not outcome["success"] and outcome["status"] == "execution-error", outcome
+        assert outcome["error"].startswith(text), (label, outcome["error"])
+        assert outcome["unchanged"], label
+    assert "''" not in r["mask_none"]["error"]
+
+
+def test_menu_order(gimp, plugin, photo, config):
+    """GIMP's GUI builds Filters > SketchFill in the order the plug-in asks for, not by
+    label: Generate... first, Generate again second (GIMP's own menus log, GIMP_LOG=menus,
+    records the order it adds the items in; a screenshot of the open menu showed the
+    same order)."""
+    script = "import sketchfill_hostkit as kit\nkit.write_result({'ok': True})\n"
+    run = gimp(
+        script, plugin_dirs=[plugin], gui=True, env={"GIMP_LOG": "menus"}, files=[photo]
+    ).check()
+    added = re.findall(
+        r"adding menu item for '(plug-in-sketchfill-[a-z-]+)' \(@ /Filters/", run.output
+    )
+    order = list(dict.fromkeys(added))
+    assert order == [
+        "plug-in-sketchfill-generate",
+        "plug-in-sketchfill-generate-again",
+        "plug-in-sketchfill-create-layers",
+        "plug-in-sketchfill-before-after",
+        "plug-in-sketchfill-tone",
+        "plug-in-sketchfill-composite",
+        "plug-in-sketchfill-restore",
+    ], added

@@ -24,6 +24,8 @@ PAINT = (200, 60, 50, 255)
 INK = (20, 20, 20, 255)
 GENERATE = "plug-in-sketchfill-generate"
 AGAIN = "plug-in-sketchfill-generate-again"
+GUIDES = "plug-in-sketchfill-create-layers"
+BEFORE_AFTER = "plug-in-sketchfill-before-after"
 PRECISIONS = {p.value_nick: p for p in Gimp.Precision.__enum_values__.values()}
 
 
@@ -220,11 +222,14 @@ def call(name, img, drawables, run_mode=Gimp.RunMode.NONINTERACTIVE, **props):
         cfg.set_property(key.replace("_", "-"), value)
     result = proc.run(cfg)
     status = result.index(0)
-    error = Gimp.get_pdb().get_last_error() if status != Gimp.PDBStatusType.SUCCESS else None
+    success = status == Gimp.PDBStatusType.SUCCESS
+    error = Gimp.get_pdb().get_last_error() if not success else None
     return {
-        "success": status == Gimp.PDBStatusType.SUCCESS,
+        "success": success,
         "status": status.value_nick,
         "error": error,
+        # the sentence the status line shows (the procedures' "message" return value)
+        "message": result.index(1) if success and result.length() > 1 else None,
     }
 
 
