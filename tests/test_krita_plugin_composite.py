@@ -214,8 +214,9 @@ def test_an_engine_without_the_tool_or_its_model_or_room_says_what_to_do(kp, tmp
 
 
 def test_the_result_is_one_layer_right_above_the_face(kp, tmp_path):
-    """The reply becomes "SketchFill composite" right above the face layer (above earlier
-    results stacked on it), in the history as "composite"; no layer is modified."""
+    """The reply becomes "SF composite" right above the face layer (above earlier results
+    stacked on it, an older version's name too), in the history as "composite"; no layer
+    is modified."""
     doc, photo, face, notes = scene()
     earlier = Node("SketchFill composite")
     doc.root.addChildNode(earlier, face)
@@ -228,22 +229,26 @@ def test_the_result_is_one_layer_right_above_the_face(kp, tmp_path):
     result = types.SimpleNamespace(x=21, y=11, width=4, height=3, layout="BGRA", data=data, seed=0)
     ctrl._add(job, result)
     names = [n.name() for n in doc.root.children]
-    assert names == ["photo", "face", "SketchFill composite", "SketchFill composite", "notes"]
+    assert names == ["photo", "face", "SketchFill composite", "SF composite", "notes"]
     new = doc.root.children[3]
     assert new is not earlier and cut(new.bgra, 21, 11, 4, 3, 4) == data
     assert {n.name(): bytes(n.bgra) for n in (photo, face, notes)} == {
         k: before[k] for k in ("photo", "face", "notes")
     }
-    assert ctrl.last_notice == "Added the layer 'SketchFill composite'." and not ctrl.busy
+    assert ctrl.last_notice == (
+        "Added the layer 'SF composite'. Before/after (the panel's button, or the action "
+        "SketchFill: Before/After) hides and shows it."
+    )
+    assert not ctrl.busy
     assert ctrl.history[0].label().startswith("composite ")
-    assert ctrl.history[0].patch.name() == "SketchFill composite"
+    assert ctrl.history[0].patch.name() == "SF composite"
     assert kp.document.is_result(new)
 
 
 def test_progress_names_the_tool(kp):
     job = types.SimpleNamespace(seeds=[None], done=0, tool="composite")
     stage = kp.job.Controller._stage_text(job, {"stage": "apply"})
-    assert stage == "Composite face: apply"
+    assert stage == "Composite face: blending the face in"
 
 
 def test_the_action_exists_and_runs_the_active_document(kp, monkeypatch):

@@ -52,6 +52,9 @@ def kp(tmp_path_factory):
     yield from staged_plugin(tmp_path_factory)
 
 
+TOGGLE = "the panel's button, or the action SketchFill: Before/After"
+
+
 def scene(mask="selection", notes=True):
     """photo; with mask="layer" a layer 'mask' painted over MASK_BOX, with "selection" the
     same rectangle selected, with None neither; sketch and colour layers (restore must
@@ -153,7 +156,7 @@ def header(request):
 def test_restore_sends_image_and_selection_and_adds_one_layer_above_the_image(kp, tmp_path):
     """The selection is the mask; the region is the restore tool's context around it (the
     whole canvas here); image as B,G,R,A, mask as L, the panel's seed; sketch and colour
-    are neither read nor sent. The result is ONE layer "SketchFill restore" right above the
+    are neither read nor sent. The result is ONE layer "SF 7 restore" right above the
     image layer; no layer changes."""
     doc, photo = scene("selection")
     before = pixels(*doc.root.children)
@@ -163,7 +166,7 @@ def test_restore_sends_image_and_selection_and_adds_one_layer_above_the_image(kp
     assert head["op"] == "restore" and head["reply_layout"] == "BGRA"
     assert head["canvas"] == {"width": W, "height": H}
     assert head["region"] == {"x": 0, "y": 0, "width": W, "height": H}
-    assert head["seed"] == 7 and head["feather"] == 0.0
+    assert head["seed"] == 7 and head["feather"] == 1.0  # Auto: scaled with the mask
     described = [(b["name"], b["layout"], b["width"], b["height"]) for b in head["buffers"]]
     assert described == [("image", "BGRA", W, H), ("mask", "L", W, H)]
     assert buffers == [bytes(photo.bgra), bytes(doc.sel.mask)]
@@ -171,26 +174,27 @@ def test_restore_sends_image_and_selection_and_adds_one_layer_above_the_image(kp
 
     assert seen["started"] and not seen["busy"] and seen["state"] == "idle"
     assert seen["states"] == ["connecting", "running", "idle"]
-    assert "Restore face: generate" in seen["progress"]
-    assert seen["notices"] == [("Added the layer 'SketchFill restore'.", False)]
-    assert layer_names(doc) == ["photo", "SketchFill restore", "sketch", "color", "notes"]
+    assert "Restore face: generating" in seen["progress"]
+    said = f"Added the layer 'SF 7 restore'. Before/after ({TOGGLE}) hides and shows it."
+    assert seen["notices"] == [(said, False)]
+    assert layer_names(doc) == ["photo", "SF 7 restore", "sketch", "color", "notes"]
     new = doc.root.children[1]
     x, y, w, h = MASK_BOX
     assert cut(new.bgra, x, y, w, h, 4) == bytes((1, 2, 3, 255)) * (w * h)
     assert kp.document.is_result(new)
     assert pixels(*[n for n in doc.root.children if n is not new]) == before
     entry = ctrl.history[0]
-    assert entry.patch.name() == "SketchFill restore" and entry.patch.seed == 7
+    assert entry.patch.name() == "SF 7 restore" and entry.patch.seed == 7
     assert entry.label().startswith("restore seed 7 ")
     assert client.closed
 
 
 def test_restore_reads_the_mask_layer_as_generate_does(kp, tmp_path):
     """Without a selection the layer 'mask' is the mask, sent as B,G,R,A (the engine reads
-    it by alpha); the result goes above the image, below the mask layer, and above an
-    earlier restore already stacked on the image."""
+    it by alpha); the result goes on top of the mask layer (to be seen), not under it next
+    to an earlier restore (named by an older version) stacked on the photo."""
     doc, photo = scene("layer")
-    earlier = Node("SketchFill restore")
+    earlier = Node("SketchFill restore")  # named by an older version
     doc.root.addChildNode(earlier, photo)
     _, client, seen = run(kp, tmp_path, doc, lambda r: result_event(kp, r))
     head, buffers = header(client.submitted[0])
@@ -199,10 +203,21 @@ def test_restore_reads_the_mask_layer_as_generate_does(kp, tmp_path):
         ("mask", "BGRA"),
     ]
     assert buffers[1] == bytes(by_name(doc, "mask").bgra)
-    assert seen["notices"] == [("Added the layer 'SketchFill restore'.", False)]
-    restored = ["SketchFill restore"] * 2
-    assert layer_names(doc) == ["photo", *restored, "mask", "sketch", "color", "notes"]
-    assert doc.root.children[1] is earlier and doc.root.children[2] is not earlier
+    said = (
+        f"Added the layer 'SF 7 restore' on top of the guides. Before/after ({TOGGLE}) "
+        "hides and shows it."
+    )
+    assert seen["notices"] == [(said, False)]
+    assert layer_names(doc) == [
+        "photo",
+        "SketchFill restore",
+        "mask",
+        "SF 7 restore",
+        "sketch",
+        "color",
+        "notes",
+    ]
+    assert doc.root.children[1] is earlier
 
 
 def test_the_region_is_the_restore_tools_context(kp, tmp_path):
@@ -357,6 +372,6 @@ def test_progress_names_the_tool_and_its_stages(kp):
     assert texts == [
         "Restore face: finding the face",
         "Restore face: face structure",
-        "Restore face: generate",
-        "Restore face: composite",
+        "Restore face: generating",
+        "Restore face: blending the result in",
     ]

@@ -11,23 +11,14 @@ from dataclasses import dataclass
 
 from krita import Krita
 
-from .sketchfill_client.protocol import OP_COMPOSITE, OP_EDIT, OP_RESTORE, OP_TONE, Box
+from .sketchfill_client import roles as shared
+from .sketchfill_client.protocol import OP_EDIT, OP_RESTORE, Box
 from .sketchfill_client.requests import CompositeRequest, EditRequest, RestoreRequest, ToneRequest
 
-ROLES = ("image", "sketch", "color", "mask")
-# Layer names each role picks on its own (compared case-insensitively, spaces trimmed).
-ROLE_NAMES = {
-    "image": ("image", "photo", "face"),
-    "sketch": ("sketch", "lines", "lineart"),
-    "color": ("color", "colour", "colors", "colours"),
-    "mask": ("mask",),
-}
-RESULT_PREFIX = "SketchFill seed "
-TONE_RESULT = "SketchFill tone"
-COMPOSITE_RESULT = "SketchFill composite"
-RESTORE_RESULT = "SketchFill restore"
-# The result layer's name by the tool that made it (edits are named for their seed).
-RESULT_NAMES = {OP_TONE: TONE_RESULT, OP_COMPOSITE: COMPOSITE_RESULT, OP_RESTORE: RESTORE_RESULT}
+# The roles and the layer names each picks on its own are the shared client's, so Krita and
+# GIMP pick the same layers (compared case-insensitively, spaces trimmed).
+ROLES = shared.ROLES
+ROLE_NAMES = shared.ROLE_NAMES
 NOTHING_TO_REGENERATE = (
     "Nothing to regenerate: select the area to fill, or paint it on a layer named 'mask'."
 )
@@ -97,11 +88,14 @@ class Patch:
     tool: str = OP_EDIT
 
     def name(self) -> str:
-        return RESULT_NAMES.get(self.tool) or f"{RESULT_PREFIX}{self.seed}"
+        """The layer's name: "SF <seed> fill", "SF <seed> restore", "SF tone" or "SF
+        composite", the seed first, where a narrow Layers panel does not cut it off."""
+        seed = self.seed if self.tool in (OP_EDIT, OP_RESTORE) else None
+        return shared.result_name(self.tool, seed)
 
 
 def is_result(node) -> bool:
-    return node.name().startswith((RESULT_PREFIX, *RESULT_NAMES.values()))
+    return shared.is_result_name(node.name())
 
 
 # -- layers ------------------------------------------------------------------------------
@@ -131,8 +125,7 @@ def find_layer(doc, layer_id: str):
 
 
 def _named(candidates: list, role: str):
-    names = ROLE_NAMES[role]
-    return next((n for n in candidates if n.name().strip().lower() in names), None)
+    return next((n for n in candidates if shared.is_role_name(role, n.name())), None)
 
 
 def has_selection(doc) -> bool:
@@ -141,11 +134,18 @@ def has_selection(doc) -> bool:
 
 
 def resolve_roles(
-    doc, choices: dict[str, Choice], *, need_mask: bool = True, nothing: str = NOTHING_TO_REGENERATE
+    doc,
+    choices: dict[str, Choice],
+    *,
+    need_mask: bool = True,
+    need_guides: bool = False,
+    nothing: str = NOTHING_TO_REGENERATE,
 ) -> Roles:
     """The layers for each role: the user's picks, else layers found by name. The image
     falls back to the lowest paint layer that has no other role and is not a result.
     need_mask=False finds the layers without asking for a mask (putting a result back);
+    need_guides=True refuses a sketch or colour role left on Auto that finds no layer
+    (Generate: a guide is never dropped without a word; None goes on without it);
     `nothing` is what to say when there is no mask at all."""
     candidates = layers(doc)
     picked: dict[str, object | None] = {}
@@ -167,6 +167,9 @@ def resolve_roles(
         raise DocumentError("The mask is set to the selection, but nothing is selected.")
     if need_mask and picked["mask"] is None and not has_selection(doc):
         raise DocumentError(nothing)
+    for role in ("sketch", "color") if need_guides else ():
+        if picked[role] is None and choices.get(role, AUTO) == AUTO:
+            raise DocumentError(shared.missing_guide(role))
     if picked["image"] is None:
         taken = {node_id(n) for n in picked.values() if n is not None}
         paint = [
@@ -263,7 +266,9 @@ def _read_roles(doc, roles: Roles, region: Box) -> tuple[dict[int, bytes], bytes
     return read, read[id(roles.mask)], "BGRA"
 
 
-def build_request(doc, roles: Roles, region: Box, seed: int | None) -> EditRequest:
+def build_request(
+    doc, roles: Roles, region: Box, seed: int | None, feather: float = 0.0
+) -> EditRequest:
     """The edit for `region` (the rectangle the engine reads: see client.edit_region)."""
     read, mask, mask_layout = _read_roles(doc, roles, region)
     return EditRequest(
@@ -279,11 +284,14 @@ def build_request(doc, roles: Roles, region: Box, seed: int | None) -> EditReque
         color=read[id(roles.color)] if roles.color is not None else None,
         color_layout="BGRA",
         seed=seed,
+        feather=feather,
         reply_layout="BGRA",
     )
 
 
-def build_restore_request(doc, roles: Roles, region: Box, seed: int | None) -> RestoreRequest:
+def build_restore_request(
+    doc, roles: Roles, region: Box, seed: int | None, feather: float = 0.0
+) -> RestoreRequest:
     """Restore face over `region` (client.edit_region of the mask's box for the restore
     tool: wide, since the engine finds the face in what it is sent): the image layer and
     the mask, as Generate reads them; sketch and colour play no part."""
@@ -297,6 +305,7 @@ def build_restore_request(doc, roles: Roles, region: Box, seed: int | None) -> R
         mask=mask,
         mask_layout=mask_layout,
         seed=seed,
+        feather=feather,
         reply_layout="BGRA",
     )
 
@@ -428,21 +437,28 @@ def build_composite_request(doc, layers: FaceLayers, region: Box) -> CompositeRe
 # -- writing -----------------------------------------------------------------------------
 
 
-def _insert_above(image_node):
-    """The sibling a new result goes right above: the image layer, or the last of the
-    results already stacked on it, so the newest result is the one seen."""
+def _insert_above(image_node, guides=()):
+    """The sibling a new result goes right above: the image layer, or the topmost guide it
+    was made with (a guide inside a group counts as its group), so the result is seen and
+    not hidden under the mask, sketch and colour; then above the results already stacked
+    there, so the newest result is the one seen."""
     siblings = image_node.parentNode().childNodes()  # bottom to top
     ids = [node_id(n) for n in siblings]
     i = ids.index(node_id(image_node))
+    for guide in guides:
+        while guide is not None and node_id(guide) not in ids:
+            guide = guide.parentNode()
+        if guide is not None:  # a guide outside the image layer's parent does not count
+            i = max(i, ids.index(node_id(guide)))
     while i + 1 < len(siblings) and is_result(siblings[i + 1]):
         i += 1
     return siblings[i]
 
 
-def add_result_layer(doc, image_node, patch: Patch):
-    """A new paint layer ("SketchFill seed N", "SketchFill tone", "SketchFill composite",
-    "SketchFill restore") holding the patch, above the image layer (for a composite: the
-    face layer).
+def add_result_layer(doc, image_node, patch: Patch, guides=(), opacity: float = 1.0):
+    """A new paint layer ("SF <seed> fill", "SF tone", "SF composite", "SF <seed>
+    restore") holding the patch, above the image layer (for a composite: the face layer)
+    and the guides it was made with, at `opacity` (0-1: the panel's Strength).
 
     The pixels go in before the layer joins the document, so adding it is the one undo
     step that also removes it; no existing layer is modified.
@@ -452,6 +468,35 @@ def add_result_layer(doc, image_node, patch: Patch):
         data = _convert([data], patch.width, patch.height, WIRE_SPACE, _space(doc))[0]
     node = doc.createNode(patch.name(), "paintlayer")
     node.setPixelData(data, patch.x, patch.y, patch.width, patch.height)
-    image_node.parentNode().addChildNode(node, _insert_above(image_node))
+    if opacity < 1.0:
+        node.setOpacity(round(255 * max(0.0, opacity)))
+    image_node.parentNode().addChildNode(node, _insert_above(image_node, guides))
     doc.waitForDone()
     return node
+
+
+def create_guide_layers(doc, photo) -> tuple[list[str], list[str]]:
+    """Create SketchFill layers: transparent paint layers 'sketch', 'color' and 'mask'
+    (those of the roles no layer plays yet) right above `photo`, top to bottom. Returns
+    the names made and the names of the layers already there. Each new layer is its own
+    undo step (Krita's Python API has no undo groups)."""
+    candidates = layers(doc)
+    made, kept = [], []
+    above = photo
+    for role in reversed(shared.NEW_GUIDES):  # bottom first: each goes above the last
+        there = _named(candidates, role)
+        if there is not None:
+            kept.insert(0, there.name())
+            continue
+        name = ROLE_NAMES[role][0]
+        node = doc.createNode(name, "paintlayer")
+        photo.parentNode().addChildNode(node, above)
+        above = node
+        made.insert(0, name)
+    doc.waitForDone()
+    return made, kept
+
+
+def newest_result(doc):
+    """The SketchFill result that shows: the topmost one in the Layers docker's order."""
+    return next((n for n in layers(doc) if is_result(n)), None)

@@ -23,6 +23,15 @@ def variation() -> None:
     controller().generate(_active_document(), count=1, random_seed=True)
 
 
+def before_after() -> None:
+    """Hide the newest result to see the photo before; again to show it."""
+    controller().before_after(_active_document())
+
+
+def create_layers() -> None:
+    controller().create_layers(_active_document())
+
+
 def tone() -> None:
     controller().tone(_active_document())
 
@@ -56,6 +65,8 @@ def toggle_docker() -> None:
 COMMANDS = {
     "sketchfill_generate": generate,
     "sketchfill_variation": variation,
+    "sketchfill_before_after": before_after,
+    "sketchfill_create_layers": create_layers,
     "sketchfill_tone": tone,
     "sketchfill_composite": composite,
     "sketchfill_restore": restore,

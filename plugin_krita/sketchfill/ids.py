@@ -8,6 +8,8 @@ MENU = "tools/scripts"
 ACTIONS = (
     ("sketchfill_generate", "SketchFill: Generate"),
     ("sketchfill_variation", "SketchFill: One More Variation"),
+    ("sketchfill_before_after", "SketchFill: Before/After"),
+    ("sketchfill_create_layers", "SketchFill: Create SketchFill Layers"),
     ("sketchfill_tone", "SketchFill: Auto Tone"),
     ("sketchfill_composite", "SketchFill: Composite Face"),
     ("sketchfill_restore", "SketchFill: Restore Face"),

@@ -11,6 +11,7 @@ the tests all drive the same Controller.
 
 from __future__ import annotations
 
+import os
 import random
 import threading
 import time
@@ -23,6 +24,7 @@ from . import document, messages
 from .document import AUTO, NONE, ROLES, Choice, DocumentError, FaceLayers, Patch, Roles
 from .history import Entry, History
 from .sketchfill_client import protocol
+from .sketchfill_client import roles as shared
 from .sketchfill_client.client import Client
 from .sketchfill_client.config import ClientConfig
 from .sketchfill_client.errors import EngineError
@@ -37,11 +39,14 @@ SEED_LIMIT = 2**31  # seeds fit Qt's spin boxes and every engine
 
 @dataclass
 class Options:
-    """What the docker sets and the actions use: role picks, seed, variations."""
+    """What the docker sets and the actions use: role picks, seed, variations, feather
+    and strength."""
 
     roles: dict[str, Choice] = field(default_factory=lambda: dict.fromkeys(ROLES, AUTO))
     seed: int | None = None  # a fixed seed, or None for random ones
     variations: int = 1
+    feather: float | None = None  # None: scaled with the mask and the photo
+    strength: float = 1.0  # the new layers' opacity, 0-1
 
 
 @dataclass
@@ -52,6 +57,7 @@ class _Job:
     tool: str = protocol.OP_EDIT  # the engine op
     roles: Roles | None = None  # edit, tone and restore
     bbox: Box | None = None  # edit and restore: the mask's
+    guides: list = field(default_factory=list)  # the result goes on top of these
     face: FaceLayers | None = None  # composite
     request: Request | None = None
     request_id: str | None = None
@@ -124,9 +130,10 @@ class Controller(QObject):
         seeds = self._seeds(count or max(1, self.options.variations), random_seed)
 
         def job() -> _Job:
-            roles = document.resolve_roles(doc, self.options.roles)
+            roles = document.resolve_roles(doc, self.options.roles, need_guides=True)
             bbox = document.mask_bbox(doc, roles)
-            return _Job(doc, roles.image, seeds, roles=roles, bbox=bbox)
+            guides = [n for n in (roles.mask, roles.sketch, roles.color) if n is not None]
+            return _Job(doc, roles.image, seeds, roles=roles, bbox=bbox, guides=guides)
 
         return self._start(doc, job)
 
@@ -135,7 +142,9 @@ class Controller(QObject):
 
         def job() -> _Job:
             roles = document.resolve_roles(doc, self.options.roles, need_mask=False)
-            return _Job(doc, roles.image, [None], protocol.OP_TONE, roles=roles)
+            # On top of the guide layers too: they would hide the toned photo.
+            guides = [n for n in (roles.mask, roles.sketch, roles.color) if n is not None]
+            return _Job(doc, roles.image, [None], protocol.OP_TONE, roles=roles, guides=guides)
 
         return self._start(doc, job)
 
@@ -161,7 +170,10 @@ class Controller(QObject):
             choices = {**self.options.roles, "sketch": NONE, "color": NONE}
             roles = document.resolve_roles(doc, choices, nothing=messages.NOTHING_TO_RESTORE)
             bbox = document.mask_bbox(doc, roles)
-            return _Job(doc, roles.image, seeds, protocol.OP_RESTORE, roles=roles, bbox=bbox)
+            guides = [roles.mask] if roles.mask is not None else []
+            return _Job(
+                doc, roles.image, seeds, protocol.OP_RESTORE, roles=roles, bbox=bbox, guides=guides
+            )
 
         return self._start(doc, job)
 
@@ -215,12 +227,56 @@ class Controller(QObject):
             return None
         try:
             roles = document.resolve_roles(doc, self.options.roles, need_mask=False)
-            node = document.add_result_layer(doc, roles.image, self.history[index].patch)
+            guides = [n for n in (roles.mask, roles.sketch, roles.color) if n is not None]
+            patch = self.history[index].patch
+            node = document.add_result_layer(doc, roles.image, patch, guides, self.options.strength)
         except DocumentError as exc:
             self._say(str(exc), error=True)
             return None
-        self._say(messages.added([node.name()]))
+        self._say(messages.added([node.name()], bool(guides)))
         return node
+
+    def create_layers(self, doc, photo=None):
+        """Create SketchFill layers: transparent 'sketch', 'color' and 'mask' above the
+        photo (`photo`, else the image role's layer), those not there yet, with the hints a
+        first run needs. Returns the names made."""
+        if doc is None:
+            self._say(messages.NO_DOCUMENT, error=True)
+            return []
+        try:
+            if photo is None:
+                choices = {**self.options.roles, "sketch": NONE, "color": NONE}
+                photo = document.resolve_roles(doc, choices, need_mask=False).image
+            made, kept = document.create_guide_layers(doc, photo)
+        except DocumentError as exc:
+            self._say(str(exc), error=True)
+            return []
+        self._say(shared.created_guides(made, kept, photo.name()))
+        return made
+
+    def before_after(self, doc) -> bool | None:
+        """Hide the newest result (before), or show it again (after). Returns whether it
+        shows now; None when there is no result."""
+        if doc is None:
+            self._say(messages.NO_DOCUMENT, error=True)
+            return None
+        node = document.newest_result(doc)
+        if node is None:
+            self._say(shared.NO_RESULT_TO_TOGGLE, error=True)
+            return None
+        node.setVisible(not node.visible())
+        doc.refreshProjection()
+        self._say(shared.toggled(node.name(), node.visible()))
+        return node.visible()
+
+    def set_strength(self, strength: float, doc=None) -> None:
+        """The Strength for new results; the newest result in `doc` follows at once, so
+        the slider shows what it does."""
+        self.options.strength = strength
+        node = document.newest_result(doc) if doc is not None else None
+        if node is not None:
+            node.setOpacity(round(255 * strength))
+            doc.refreshProjection()
 
     # -- the request's life ----------------------------------------------------------
 
@@ -287,9 +343,17 @@ class Controller(QObject):
                 job.bbox, doc.width(), doc.height(), self._hello, tool=protocol.OP_RESTORE
             )
             self._check_size(region, messages.restore_too_large)
-            return document.build_restore_request(doc, job.roles, region, seed)
+            return document.build_restore_request(doc, job.roles, region, seed, self._feather(job))
         region = edit_region(job.bbox, doc.width(), doc.height(), self._hello)
-        return document.build_request(doc, job.roles, region, seed)
+        return document.build_request(doc, job.roles, region, seed, self._feather(job))
+
+    def _feather(self, job: _Job) -> float:
+        """The panel's feather, or the automatic one that scales with the mask and the
+        photo (wide feathers let the erased content show through)."""
+        if self.options.feather is not None:
+            return self.options.feather
+        box = job.bbox
+        return shared.auto_feather(box.width, box.height, job.doc.width(), job.doc.height())
 
     def _check_tool(self, op: str, missing: str) -> None:
         """The engine serves `op` with its model loaded; else a sentence on what to do (an
@@ -384,9 +448,13 @@ class Controller(QObject):
         stage = header.get("stage", "")
         if stage == "queued":
             return f"Queued{which} (position {header.get('queue_position', '?')})"
+        word = messages.TOOL_STAGE_NAMES.get(job.tool, {}).get(stage)
+        word = word or messages.STAGE_NAMES.get(stage, stage)
         if job.tool != protocol.OP_EDIT:
-            return f"{messages.TOOL_TITLES[job.tool]}: {messages.STAGE_NAMES.get(stage, stage)}"
-        return f"Generating{which}: {stage}"
+            return f"{messages.TOOL_TITLES[job.tool]}: {word}"
+        if n > 1:
+            return f"Variation{which}: {word}..."
+        return f"{word[0].upper()}{word[1:]}..."
 
     def _add(self, job: _Job, result: EditResult) -> None:
         if result.layout != "BGRA":
@@ -395,8 +463,10 @@ class Controller(QObject):
         seed = result.seed if job.tool in (protocol.OP_EDIT, protocol.OP_RESTORE) else None
         patch = Patch(result.x, result.y, result.width, result.height, result.data, seed, job.tool)
         try:
-            node = document.add_result_layer(job.doc, job.above, patch)
-            name = job.doc.name() or "untitled"
+            node = document.add_result_layer(
+                job.doc, job.above, patch, job.guides, self.options.strength
+            )
+            name = document_title(job.doc)
         except RuntimeError:
             self._finish("error", messages.DOCUMENT_CLOSED)
             return
@@ -409,7 +479,7 @@ class Controller(QObject):
             self._submit_next()
         else:
             self.progressed.emit(1.0, "Done")
-            self._finish("done", messages.added(job.added))
+            self._finish("done", messages.added(job.added, bool(job.guides)))
 
     # -- state -----------------------------------------------------------------------
 
@@ -443,6 +513,12 @@ class Controller(QObject):
             self.progressed.emit(0.0, "")
         self._say(text, error=outcome == "error")
         self.finished.emit(outcome)
+
+
+def document_title(doc) -> str:
+    """What the history calls a document: its title, else its file's name (a document
+    opened from a .ora file has an empty title), else "untitled"."""
+    return doc.name() or os.path.basename(doc.fileName() or "") or "untitled"
 
 
 _CONTROLLER: Controller | None = None

@@ -26,8 +26,22 @@ NOTHING_TO_RESTORE = (
 )
 # How progress names the tools other than the edit (by engine op).
 TOOL_TITLES = {"tone": "Auto tone", "composite": "Composite face", "restore": "Restore face"}
-# Engine progress stages worth a clearer word than their name.
-STAGE_NAMES = {"face": "finding the face", "prior": "face structure"}
+# Engine progress stages in words (an unknown stage shows as its name).
+STAGE_NAMES = {
+    "preprocess": "preparing the layers",
+    "generate": "generating",
+    "composite": "blending the result in",
+    "analyse": "measuring the tones",
+    "apply": "applying",
+    "face": "finding the face",
+    "prior": "face structure",
+}
+# Tools that name their stages like another tool's but do something else in them.
+TOOL_STAGE_NAMES = {
+    "composite": {"analyse": "matching the face to the photo", "apply": "blending the face in"},
+}
+# Where Krita users find Before/after, for the sentence after each result.
+TOGGLE_WHERE = "the panel's button, or the action SketchFill: Before/After"
 
 
 def explain(code: str, message: str, tool: str = "edit") -> str:
@@ -42,14 +56,21 @@ def explain(code: str, message: str, tool: str = "edit") -> str:
     return f"{text}. {advice[0].upper()}{advice[1:]}." if advice else f"{text}."
 
 
-def added(names: list[str]) -> str:
-    if len(names) == 1:
-        return f"Added the layer '{names[0]}'."
-    return f"Added {len(names)} layers: " + ", ".join(f"'{n}'" for n in names) + "."
+def added(names: list[str], guides: bool = False) -> str:
+    """What a run added, where (on top of its guides) and how to compare."""
+    # Imported here: this module must load without pyzmq (missing.py's messages), and the
+    # client package's __init__ needs it.
+    from .sketchfill_client import roles
+
+    return roles.added_above(names, TOGGLE_WHERE, guides)
 
 
 def cancelled(names: list[str]) -> str:
-    return f"Cancelled. {added(names)}" if names else CANCELLED
+    if not names:
+        return CANCELLED
+    if len(names) == 1:
+        return f"Cancelled. Added the layer '{names[0]}'."
+    return f"Cancelled. Added {len(names)} layers: " + ", ".join(f"'{n}'" for n in names) + "."
 
 
 def bug(exc: Exception) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import sys
@@ -33,11 +34,20 @@ pytestmark = pytest.mark.hosts
 HERE = Path(__file__).resolve().parent
 PROBES = HERE / "probes" / "krita_plugin"
 PROBE = "krita_plugin_probe"
-FACE = "SketchFill seed 1234"  # the probe's fixed seed for the face edit
-COMPOSITE = "SketchFill composite"
-RESTORE = "SketchFill restore"
+FACE = "SF 1234 fill"  # the probe's fixed seed for the face edit
+COMPOSITE = "SF composite"
 RESTORE_SEED = 99  # the probe's fixed seed for Restore face
+RESTORE = f"SF {RESTORE_SEED} restore"
 CANCELLED = "Cancelled: no layer was added."
+TOGGLE = "the panel's button, or the action SketchFill: Before/After"
+
+
+def added(names: str | list[str], guides: bool = True) -> str:
+    """The status line after a run that added `names` (engine/roles.py): on top of the
+    guides it was made with, and how to compare."""
+    from sketchfill.wire.roles import added_above
+
+    return added_above([names] if isinstance(names, str) else names, TOGGLE, guides)
 
 
 @pytest.fixture(scope="session")
@@ -84,6 +94,8 @@ def mask_bbox(mask: np.ndarray) -> Box:
 def reference_edit(endpoint: str, workdir: Path, seed: int):
     """The same edit sent straight to the engine from Krita's own layer bytes, turned
     into R,G,B,A here with numpy: what the plug-in's new layer must hold."""
+    from sketchfill.wire.roles import auto_feather
+
     w = h = 512
     layers = {
         n: to_rgba(bgra_file(workdir / f"{n}.bgra", w, h)) for n in ("face", "sketch", "color")
@@ -106,6 +118,7 @@ def reference_edit(endpoint: str, workdir: Path, seed: int):
             sketch_layout="RGBA",
             color=crop(layers["color"]),
             seed=seed,
+            feather=auto_feather(bbox.width, bbox.height, w, h),  # the panel's Auto
         )
         result = client.edit(request, timeout=30)
     patch = np.frombuffer(result.data, np.uint8).reshape(result.height, result.width, 4)
@@ -129,23 +142,23 @@ def layers_unchanged(before, after) -> bool:
 def test_face_edit_adds_one_layer_above_the_image(
     any_krita, pykrita, engine_endpoint, space, exact
 ):
-    """Face, sketch, colour layers and a selection: one new layer "SketchFill seed N" right
-    above the image layer, at the mask's bounding box, holding exactly the engine's answer
-    (outside-mask pixels = the image's); nothing else changes. Other colour spaces are
-    converted on the way in and out and the document keeps its own: a 16-bit document gets
-    the very same pixels; a greyscale one a greyscale layer."""
+    """Face, sketch, colour layers and a selection: one new layer "SF N fill" on top of the
+    image layer and its guides (where it is seen), at the mask's bounding box, holding
+    exactly the engine's answer (outside-mask pixels = the image's); nothing else changes.
+    Other colour spaces are converted on the way in and out and the document keeps its own:
+    a 16-bit document gets the very same pixels; a greyscale one a greyscale layer."""
     v = run(any_krita, pykrita, "face_edit", list(space), endpoint=engine_endpoint, autostart=False)
     r = v.value
     rec = r["record"]
     assert rec["outcome"] == "done", rec
-    assert rec["last_notice"] == f"Added the layer '{FACE}'."
+    assert rec["last_notice"] == added(FACE)
     assert r["depth"] == list(space)
 
     bbox, mask, layers, offset, expected = reference_edit(engine_endpoint, v.workdir, 1234)
     assert (bbox.x, bbox.y, bbox.width, bbox.height) == (193, 129, 67, 37)
     box = [bbox.x, bbox.y, bbox.width, bbox.height]
     assert r["new"] == [[FACE, "paintlayer", *space, box]]
-    assert r["layers_after"] == ["face", FACE, "sketch", "color"]
+    assert r["layers_after"] == ["face", "sketch", "color", FACE]
     assert layers_unchanged(r["before"], r["after"]), (r["before"], r["after"])
     assert r["history_patch"] == [*box, 1234]
 
@@ -178,7 +191,7 @@ def test_channel_order_round_trip(any_krita, pykrita, engine_endpoint):
     assert r["record"]["outcome"] == "done", r["record"]
     assert len(r["new"]) == 1 and r["new"][0][1] == [20, 10, 16, 12], r["new"]
     name = r["new"][0][0]
-    assert r["layers_after"] == ["image", name, "mask", "color"]
+    assert r["layers_after"] == ["image", "mask", "color", name]
     assert layers_unchanged(r["before"], r["after"])
 
     got = bgra_file(v.workdir / "result.bgra", 16, 12)
@@ -212,10 +225,10 @@ def test_cancel_mid_edit_and_between_variations(any_krita, pykrita, slow_engine_
     assert cancel["cancel_to_idle_s"] < 5, cancel
     second = r["second"]  # the same controller again: the first variation's layer stays
     assert second["outcome"] == "cancelled", second
-    assert [text for _, text in second["progress"]].count("Generating 2/2: generate") == 1
+    assert [text for _, text in second["progress"]].count("Variation 2/2: generating...") == 1
     (seed,) = r["history_after_second"]
-    assert r["new_after_second"] == [f"SketchFill seed {seed}"]
-    assert second["last_notice"] == f"Cancelled. Added the layer 'SketchFill seed {seed}'."
+    assert r["new_after_second"] == [f"SF {seed} fill"]
+    assert second["last_notice"] == f"Cancelled. Added the layer 'SF {seed} fill'."
 
 
 def test_engine_down_gives_a_plain_message(any_krita, pykrita, dead_endpoint):
@@ -328,18 +341,16 @@ def test_variations_history_and_put_back(any_krita, pykrita, engine_endpoint):
     r = v.value
     for key in ("fixed", "random", "one_more"):
         assert r[key]["outcome"] == "done", r[key]
-    fixed = [f"SketchFill seed {s}" for s in (500, 501, 502)]
-    assert r["after_fixed"] == ["face", *fixed, "sketch", "color"]
-    assert (
-        r["fixed"]["last_notice"] == "Added 3 layers: " + ", ".join(f"'{n}'" for n in fixed) + "."
-    )
+    fixed = [f"SF {s} fill" for s in (500, 501, 502)]
+    assert r["after_fixed"] == ["face", "sketch", "color", *fixed]
+    assert r["fixed"]["last_notice"] == added(fixed)
     # newest first: the variation, the two random ones, then 502, 501, 500
     seeds = r["history"]
     assert seeds[3:] == [502, 501, 500] and len(set(seeds)) == 6, seeds
-    results = [f"SketchFill seed {s}" for s in reversed(seeds)]
-    assert r["layers"] == ["face", *results, "sketch", "color"]
-    assert r["put_back"] == f"SketchFill seed {seeds[0]}"
-    assert r["layers_after_put_back"] == ["face", *results, r["put_back"], "sketch", "color"]
+    results = [f"SF {s} fill" for s in reversed(seeds)]
+    assert r["layers"] == ["face", "sketch", "color", *results]
+    assert r["put_back"] == f"SF {seeds[0]} fill"
+    assert r["layers_after_put_back"] == ["face", "sketch", "color", *results, r["put_back"]]
     assert r["put_back_twins"] == 2 and r["put_back_equal"]
     assert r["put_back_bounds"] == [193, 129, 67, 37]
 
@@ -351,14 +362,14 @@ def test_docker_smoke_offscreen(any_krita, pykrita, engine_endpoint):
     assert r["title"] == "SketchFill"
     assert r["combos"]["image"][1:] == ["color", "sketch", "face"]  # top to bottom
     assert r["combos"]["sketch"][1:] == ["None", "color", "sketch", "face"]
-    assert r["combos"]["mask"][:2] == ["Auto: the selection, else layer 'mask'", "Selection"]
+    assert r["combos"]["mask"][:2] == ["Auto", "Selection"]  # short: the panel stays narrow
     assert r["options"] == {"seed": 42, "variations": 1, "sketch": "none"}
     assert r["run"]["outcome"] == "done", r["run"]
-    assert r["status"] == "Added the layer 'SketchFill seed 42'."
+    assert r["status"] == added("SF 42 fill")
     assert r["progress"] == 1000
     assert r["generate_enabled"] and not r["cancel_enabled"]
     assert len(r["history_items"]) == 1 and r["history_items"][0].startswith("seed 42 ")
-    assert r["layers"] == ["face", "SketchFill seed 42", "sketch", "color"]
+    assert r["layers"] == ["face", "sketch", "color", "SF 42 fill"]
 
 
 def test_autostart_launches_the_engine(krita, pykrita, dead_endpoint, tmp_path_factory):
@@ -394,7 +405,7 @@ def test_autostart_launches_the_engine(krita, pykrita, dead_endpoint, tmp_path_f
     assert r["run"]["outcome"] == "done", r["run"]
     texts = [text for _, text in r["run"]["progress"]]
     assert "Starting the SketchFill engine..." in texts, texts
-    assert len(r["layers"]) == 4 and r["layers"][1].startswith("SketchFill seed "), r["layers"]
+    assert len(r["layers"]) == 4 and r["layers"][3].startswith("SF "), r["layers"]
 
 
 def test_without_pyzmq_the_plugin_loads_and_explains(krita, pykrita):
@@ -491,11 +502,11 @@ def test_gui_actions_docker_and_one_undo(any_krita, host_setup, engine_endpoint)
     """The full Krita GUI loads the plug-in from its .desktop: eight actions, the docker in
     the window; the Generate action adds the layer, ONE Edit > Undo removes it and leaves
     every layer as before, Redo brings it back; the toggle action hides/shows the panel;
-    the panel's Auto tone button adds "SketchFill tone" above, which one Undo removes; in a
+    the panel's Auto tone button adds "SF tone" on top, which one Undo removes; in a
     second document whose active layer is a pasted face, the Composite face button adds
-    "SketchFill composite" right above the face, which one Undo removes; in a third, with
+    "SF composite" right above the face, which one Undo removes; in a third, with
     part of the face selected, the Restore face button and then the sketchfill_restore
-    action each add "SketchFill restore" right above the photo, which one Undo removes.
+    action each add "SF <seed> restore" right above the photo, which one Undo removes.
     (kritarunner has no window, hence no undo: 5.2's cannot even open one.)"""
     host = any_krita.keywords["host"]  # any_krita only picks the host and checks its set-up
     pyzmq = host_setup.get("krita_pyzmq") if host == "system" else None
@@ -506,6 +517,8 @@ def test_gui_actions_docker_and_one_undo(any_krita, host_setup, engine_endpoint)
     assert r["actions"] == {
         "sketchfill_generate": True,
         "sketchfill_variation": True,
+        "sketchfill_before_after": True,
+        "sketchfill_create_layers": True,
         "sketchfill_tone": True,
         "sketchfill_composite": True,
         "sketchfill_restore": True,
@@ -516,15 +529,15 @@ def test_gui_actions_docker_and_one_undo(any_krita, host_setup, engine_endpoint)
     assert r["dockers"] == ["SketchFillDocker"]
     assert r["active"] and r["floating_messages"]
     assert r["record"]["outcome"] == "done", r["record"]
-    assert r["after_generate"] == ["face", "SketchFill seed 77", "sketch", "color"]
+    assert r["after_generate"] == ["face", "sketch", "color", "SF 77 fill"]
     assert r["after_undo"] == ["face", "sketch", "color"] and r["undo_restores"]
     assert r["after_redo"] == r["after_generate"] and r["redo_restores"]
-    assert r["docker_status"] == "Added the layer 'SketchFill seed 77'."
+    assert r["docker_status"] == added("SF 77 fill")
     assert r["docker_history"] == 1
     shown, hidden, shown_again = r["toggle"]  # 5.1 shows a new docker at first, 5.2 hides it
     assert hidden is not shown and shown_again is shown
     assert r["tone_record"]["outcome"] == "done", r["tone_record"]
-    assert r["after_tone"] == ["face", "SketchFill seed 77", "SketchFill tone", "sketch", "color"]
+    assert r["after_tone"] == ["face", "sketch", "color", "SF 77 fill", "SF tone"]
     assert r["tone_undo_restores"]
     assert r["composite_active_document"]
     # 5.2 under Xvfb reports no active layer at all; the probe then hands the button a
@@ -538,12 +551,16 @@ def test_gui_actions_docker_and_one_undo(any_krita, host_setup, engine_endpoint)
     # above the photo that one Undo removes
     assert r["restore_active_document"]
     assert r["restore_record"]["outcome"] == "done", r["restore_record"]
-    assert r["after_restore"] == ["photo", RESTORE, "notes"]
-    assert r["restore_status"] == f"Added the layer '{RESTORE}'."
+    # the panel's seed is not fixed: a random one, in the layer's name
+    restored = r["after_restore"][1]
+    assert r["after_restore"] == ["photo", restored, "notes"]
+    assert re.fullmatch(r"SF \d+ restore", restored), restored
+    assert r["restore_status"] == added(restored, guides=False)
     assert r["restore_keeps_layers"]
     assert r["after_restore_undo"] == ["photo", "notes"] and r["restore_undo_restores"]
     assert r["restore_action_record"]["outcome"] == "done", r["restore_action_record"]
-    assert r["after_restore_action"] == ["photo", RESTORE, "notes"]
+    assert r["after_restore_action"][::2] == ["photo", "notes"], r["after_restore_action"]
+    assert re.fullmatch(r"SF \d+ restore", r["after_restore_action"][1])
     assert r["restore_action_undo_restores"]
 
 
@@ -557,9 +574,10 @@ def _alive(pid: int) -> bool:
 
 @pytest.mark.parametrize("selection", [True, False], ids=["selection", "whole"])
 def test_auto_tone_adds_one_layer(any_krita, pykrita, engine_endpoint, selection):
-    """The Auto tone command on the demo portrait: one new layer "SketchFill tone" above
-    the face layer holding exactly what the engine's own pipeline makes with the shipped
-    tone model (softly inside the selection when there is one); nothing else changes."""
+    """The Auto tone command on the demo portrait: one new layer "SF tone" on top of the
+    face layer and the guides (which would hide it) holding exactly what the engine's own
+    pipeline makes with the shipped tone model (softly inside the selection when there is
+    one); nothing else changes."""
     from sketchfill.pipeline.runtime import load_model
     from sketchfill.tools.tone.infer import run_tone
 
@@ -567,8 +585,8 @@ def test_auto_tone_adds_one_layer(any_krita, pykrita, engine_endpoint, selection
     v = run(any_krita, pykrita, "auto_tone", args, endpoint=engine_endpoint, autostart=False)
     r = v.value
     assert r["record"]["outcome"] == "done", r["record"]
-    assert r["record"]["last_notice"] == "Added the layer 'SketchFill tone'."
-    assert r["layers_after"] == ["face", "SketchFill tone", "sketch", "color"]
+    assert r["record"]["last_notice"] == added("SF tone")
+    assert r["layers_after"] == ["face", "sketch", "color", "SF tone"]
     assert layers_unchanged(r["before"], r["after"]), (r["before"], r["after"])
     assert r["history"] == ["tone"]
     face = to_rgba(bgra_file(v.workdir / "face.bgra", 512, 512))
@@ -577,7 +595,7 @@ def test_auto_tone_adds_one_layer(any_krita, pykrita, engine_endpoint, selection
         mask = np.frombuffer((v.workdir / "selection.l").read_bytes(), np.uint8).reshape(512, 512)
     want = run_tone(load_model("sketchfill-tone", task="tone", warmup=0), face, mask)
     b = want.box
-    assert r["new"] == [["SketchFill tone", [b.x, b.y, b.width, b.height]]]
+    assert r["new"] == [["SF tone", [b.x, b.y, b.width, b.height]]]
     got = to_rgba(bgra_file(v.workdir / "result.bgra", b.width, b.height))
     assert np.abs(got.astype(int) - want.patch).max() <= 1
     if not selection:
@@ -602,7 +620,7 @@ def _near(on: np.ndarray, px: int) -> np.ndarray:
 @pytest.mark.parametrize("selection", [False, True], ids=["face", "selection"])
 def test_composite_face_adds_one_layer(any_krita, pykrita, engine_endpoint, selection):
     """Composite face on a photo layer with a pasted, recoloured face layer above it (and
-    a layer on top): exactly one new layer "SketchFill composite" right above the face
+    a layer on top): exactly one new layer "SF composite" right above the face
     layer, holding what the engine's own pipeline makes with the shipped composite model
     from the rectangle the plug-in sends (the composite tool's edit_region of the face's,
     or the selection's, bounding box); photo and face unchanged. It is no plain paste
@@ -618,7 +636,7 @@ def test_composite_face_adds_one_layer(any_krita, pykrita, engine_endpoint, sele
     v = run(any_krita, pykrita, "composite_face", args, endpoint=engine_endpoint, autostart=False)
     r = v.value
     assert r["record"]["outcome"] == "done", r["record"]
-    assert r["record"]["last_notice"] == f"Added the layer '{COMPOSITE}'."
+    assert r["record"]["last_notice"] == added(COMPOSITE, guides=False)
     assert any(text.startswith("Composite face: ") for _, text in r["record"]["progress"])
     assert r["layers_after"] == ["photo", "face", COMPOSITE, "notes"]
     assert layers_unchanged(r["before"], r["after"]), (r["before"], r["after"])
@@ -699,7 +717,7 @@ RESTORE_BOX = Box(183, 90, 45, 71)
 @pytest.mark.parametrize("mask_as", ["selection", "layer"])
 def test_restore_face_adds_one_layer(any_krita, pykrita, engine_endpoint, mask_as):
     """Restore face on the demo portrait, what hides the face given as the selection or
-    as the layer 'mask' (as Generate reads it): exactly one new layer "SketchFill restore"
+    as the layer 'mask' (as Generate reads it): exactly one new layer "SF <seed> restore"
     right above the photo, over the mask's bounding box, holding what the engine's own
     restore pipeline makes with the shipped restore model from the rectangle the plug-in
     sends (the restore tool's wide edit_region: the whole 512-px canvas); the pixels inside
@@ -714,10 +732,11 @@ def test_restore_face_adds_one_layer(any_krita, pykrita, engine_endpoint, mask_a
     v = run(any_krita, pykrita, "restore_face", [mask_as], **config)
     r = v.value
     assert r["record"]["outcome"] == "done", r["record"]
-    assert r["record"]["last_notice"] == f"Added the layer '{RESTORE}'."
+    assert r["record"]["last_notice"] == added(RESTORE, guides=mask_as == "layer")
     assert any(text.startswith("Restore face: ") for _, text in r["record"]["progress"])
-    top = "notes" if mask_as == "selection" else "mask"
-    assert r["layers_after"] == ["photo", RESTORE, top]
+    # on top of the mask layer it was made with, when there is one
+    stack = ["photo", RESTORE, "notes"] if mask_as == "selection" else ["photo", "mask", RESTORE]
+    assert r["layers_after"] == stack
     assert layers_unchanged(r["before"], r["after"]), (r["before"], r["after"])
     assert len(r["after"]) == len(r["before"]) + 1
     assert r["history"] == [["restore", "seed", str(RESTORE_SEED)]]
@@ -734,7 +753,10 @@ def test_restore_face_adds_one_layer(any_krita, pykrita, engine_endpoint, mask_a
     region = edit_region(RESTORE_BOX, 512, 512, hello, tool="restore")
     assert region == Box(0, 0, 512, 512)
     model = load_model("sketchfill-restore", task="restore", warmup=0)
-    want = run_restore(model, photo, np.ascontiguousarray(mask), RESTORE_SEED)
+    from sketchfill.wire.roles import auto_feather
+
+    feather = auto_feather(RESTORE_BOX.width, RESTORE_BOX.height, 512, 512)  # Auto
+    want = run_restore(model, photo, np.ascontiguousarray(mask), RESTORE_SEED, feather)
     b = RESTORE_BOX
     assert (want.x, want.y, want.box.width, want.box.height) == (b.x, b.y, b.width, b.height)
     assert r["new"] == [[RESTORE, "paintlayer", [b.x, b.y, b.width, b.height]]]
@@ -812,3 +834,67 @@ def test_restore_face_refusals_are_plain_messages(any_krita, pykrita, engine_end
         assert r[key]["started"] is False and r[key]["states"] == [], (key, r[key])
     for key in ("faint_mask", "no_face", "no_model"):  # the engine was asked
         assert r[key]["started"] is True and r[key]["states"][-1] == "idle", (key, r[key])
+
+
+# -- a new user's first hour (issue #19) -----------------------------------------------------
+
+
+def test_first_hour(any_krita, pykrita, engine_endpoint):
+    """Create SketchFill layers on a bare photo adds transparent 'sketch', 'color' and
+    'mask' right above it (a second run adds nothing); guides the user named "Lines" and
+    "Colour" are found by Auto and the result lands ON TOP of them, the status line saying
+    so and the progress in words; Before/after hides the result, then shows it; with no
+    colour layer the run is refused before any connection, saying how to go on; the panel
+    folds its role pickers and history away (shorter, with a one-line summary)."""
+    v = run(any_krita, pykrita, "first_hour", endpoint=engine_endpoint, autostart=False)
+    r = v.value
+    assert r["created"] == ["sketch", "color", "mask"]
+    assert r["after_create"] == ["photo", "mask", "color", "sketch"]  # bottom to top
+    assert r["create_alpha_max"] == {"sketch": 0, "color": 0, "mask": 0}
+    assert r["create_notice"] == (
+        "Added the layers 'sketch', 'color' and 'mask' above 'photo'. Then paint the area to "
+        "regenerate in white on 'mask'; draw the new shape with a thin dark brush on "
+        "'sketch'; dab the wanted colours on 'color'; then Generate."
+    )
+    assert r["created_again"] == []
+    assert r["create_again_notice"].startswith(
+        "Kept the layers 'sketch', 'color' and 'mask', already there."
+    )
+    assert r["after_create_again"] == r["after_create"]
+
+    run_ = r["run"]
+    assert run_["outcome"] == "done", run_
+    assert r["after_generate"] == ["face", "Lines", "Colour", "SF 321 fill"]
+    assert run_["last_notice"] == added("SF 321 fill")
+    texts = [text for _, text in run_["progress"]]
+    assert "Generating..." in texts, texts
+    assert not any(": generate" in t for t in texts), texts
+    assert r["toggle_off"] == [False, "Before: 'SF 321 fill' hidden."]
+    assert r["toggle_on"] == [True, "After: 'SF 321 fill' shown."]
+    assert r["visible"] is True
+
+    no_color = r["no_color"]
+    assert no_color["outcome"] == "error" and no_color["started"] is False, no_color
+    assert no_color["states"] == [] and r["no_color_unchanged"]
+    assert no_color["last_notice"] == (
+        "No colour layer: this image has no layer named 'color', 'colour', 'colors' or "
+        "'colours'. Pick the colour layer, or set the colour layer to None to generate "
+        "without one."
+    )
+
+    folded, unfolded = r["heights"]
+    assert folded < unfolded - 100, r["heights"]
+    assert r["combo_items"] == ["Auto", "None"]
+    assert r["summary"].startswith("image 'face', sketch 'Lines', colour: not found"), r
+
+
+def test_history_names_a_saved_ora_file(any_krita, pykrita, engine_endpoint):
+    """A document opened from a .ora file has no title: the history names it by its file,
+    not "untitled"."""
+    v = run(any_krita, pykrita, "ora_history", endpoint=engine_endpoint, autostart=False)
+    r = v.value
+    assert r["opened_title"] == "" and r["opened_file"].endswith("portrait.ora"), r
+    assert r["layers"] == ["face", "sketch", "color", "mask", "SF 5 fill"], r
+    assert r["ora_run"]["outcome"] == "done", r
+    label = r["ora_history"][0]
+    assert "portrait.ora" in label and "untitled" not in label, (r["opened_title"], label)

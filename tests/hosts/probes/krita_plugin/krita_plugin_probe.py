@@ -538,9 +538,12 @@ def _pattern_document():
 
 
 def channel_order(args):
+    from sketchfill.document import NONE
+
     doc = _pattern_document()
     before = snapshot(doc)
     ctrl = new_controller()
+    ctrl.options.roles["sketch"] = NONE  # this document has no sketch: go on without one
     record = run_until_finished(ctrl, lambda: ctrl.generate(doc))
     new = _new_layers(before, doc)
     info = {"record": record, "before": before, "after": snapshot(doc)}
@@ -576,7 +579,7 @@ def cancel_then_generate(args):
         return on_progress
 
     first = run_until_finished(
-        ctrl, lambda: ctrl.generate(doc), on_progress=cancel_when("1/2: generate")
+        ctrl, lambda: ctrl.generate(doc), on_progress=cancel_when("1/2: generating")
     )
     first["cancel_to_idle_s"] = round(time.monotonic() - cancelled_at[0], 3)
     info = {
@@ -587,7 +590,7 @@ def cancel_then_generate(args):
     }
     cancelled_at.clear()
     info["second"] = run_until_finished(
-        ctrl, lambda: ctrl.generate(doc), on_progress=cancel_when("2/2: generate")
+        ctrl, lambda: ctrl.generate(doc), on_progress=cancel_when("2/2: generating")
     )
     info["new_after_second"] = [n.name() for n in _new_layers(before, doc)]
     info["history_after_second"] = [e.patch.seed for e in ctrl.history.entries]
@@ -892,3 +895,104 @@ def without_pyzmq(args):
         "panel_text": panel.widget().text(),
         "panel_title": panel.windowTitle(),
     }
+
+
+# -- a new user's first hour (issue #19) ----------------------------------------------------
+
+
+def first_hour(args):
+    """Create SketchFill layers on a bare photo (twice); guides named "Lines" and
+    "Colour" found by Auto, the result on top of them, Before/after twice; refusals for a
+    missing colour layer; the panel folded and unfolded."""
+    from sketchfill.docker import SketchFillDocker
+
+    out = {}
+    w, h, face = png_bgra(DEMO / "astronaut.png")
+    bare = new_document(w, h, "bare")
+    add_layer(bare, "photo", face)
+    ctrl = new_controller()
+    out["created"] = ctrl.create_layers(bare)
+    out["create_notice"] = ctrl.last_notice
+    out["after_create"] = names(bare)
+    out["create_alpha_max"] = {
+        n.name(): max(bytes(n.pixelData(0, 0, w, h))[3::4])
+        for n in top_layers(bare)
+        if n.name() != "photo"
+    }
+    out["created_again"] = ctrl.create_layers(bare)
+    out["create_again_notice"] = ctrl.last_notice
+    out["after_create_again"] = names(bare)
+    bare.close()
+
+    # the user's own guide names, Auto finds them; the result goes on top of them
+    doc = face_document()
+    doc.nodeByName("sketch").setName("Lines")
+    doc.nodeByName("color").setName("Colour")
+    ctrl = new_controller()
+    ctrl.options.seed = 321
+    out["run"] = run_until_finished(ctrl, lambda: ctrl.generate(doc))
+    out["after_generate"] = names(doc)
+    out["toggle_off"] = [ctrl.before_after(doc), ctrl.last_notice]
+    out["toggle_on"] = [ctrl.before_after(doc), ctrl.last_notice]
+    out["visible"] = doc.nodeByName("SF 321 fill").visible()
+
+    # no colour layer at all: refused before any connection, with the way to go on
+    doc.nodeByName("Colour").setName("notes")
+    before = snapshot(doc)
+    out["no_color"] = run_until_finished(ctrl, lambda: ctrl.generate(doc))
+    out["no_color_unchanged"] = snapshot(doc) == before
+
+    # the panel: folded it is short; the summary says which layers Auto picks
+    docker = SketchFillDocker()
+    docker.document_source = lambda: doc
+    docker.canvasChanged(None)
+    docker.show()
+    folded = docker.widget().minimumSizeHint().height()
+    out["summary"] = docker.options_fold.summary.text()
+    docker.options_fold.set_folded(False)
+    docker.history_fold.set_folded(False)
+    out["heights"] = [folded, docker.widget().minimumSizeHint().height()]
+    out["combo_items"] = [docker.roles["sketch"].itemText(i) for i in range(2)]
+    docker.close()
+    doc.close()
+    return out
+
+
+def _write_ora(path):
+    """The demo portrait as an OpenRaster file (a zip: mimetype, stack.xml top to bottom,
+    one PNG a layer): face, sketch, color and its mask as the layer 'mask'. Written here,
+    since Document.saveAs waits forever under kritarunner."""
+    import zipfile
+
+    w, h, _ = png_bgra(DEMO / "astronaut.png")
+    layers = [("mask", "mask.png"), ("color", "color.png"), ("sketch", "sketch.png")]
+    layers.append(("face", "astronaut.png"))
+    stack = "".join(f'<layer name="{n}" src="data/{f}" x="0" y="0"/>' for n, f in layers)
+    with zipfile.ZipFile(path, "w") as ora:
+        ora.writestr("mimetype", "image/openraster", compress_type=zipfile.ZIP_STORED)
+        ora.writestr(
+            "stack.xml",
+            f'<?xml version="1.0"?><image w="{w}" h="{h}"><stack>{stack}</stack></image>',
+        )
+        for _, f in layers:
+            # RGBA PNGs: Krita would open a grey PNG as a grey layer
+            rgba = QImage(str(DEMO / f)).convertToFormat(QImage.Format_ARGB32)
+            png = workdir() / f"ora-{f}"
+            rgba.save(str(png), "PNG")
+            ora.write(png, f"data/{f}")
+
+
+def ora_history(args):
+    """A document opened from a .ora file has no title: the history names it by its file,
+    not "untitled"."""
+    path = str(workdir() / "portrait.ora")
+    _write_ora(path)
+    opened = Krita.instance().openDocument(path)
+    out = {"opened_title": opened.name(), "opened_file": opened.fileName()}
+    ctrl = new_controller()
+    ctrl.options.seed = 5
+    out["ora_run"] = run_until_finished(ctrl, lambda: ctrl.generate(opened))
+    out["layers"] = names(opened)
+    out["ora_history"] = [e.label() for e in ctrl.history.entries]
+    opened.close()
+    return out
