@@ -42,9 +42,7 @@ def running_engine(model: Path | str | None, **config) -> Iterator[Engine]:
     cfg = ServeConfig(
         endpoint="tcp://127.0.0.1:*",
         model=str(model) if model else None,
-        threads=2,
-        warmup=0,
-        **config,
+        **{"threads": 2, "warmup": 0, **config},
     )
     engine = Engine(cfg, context=zmq.Context())
     thread = threading.Thread(target=engine.serve_forever, daemon=True)

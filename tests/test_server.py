@@ -383,3 +383,42 @@ def test_one_client_waits_for_several_edits_in_any_order(engine):
     pa = np.frombuffer(a.data, np.uint8).reshape(a.height, a.width, 4)
     pb = np.frombuffer(b.data, np.uint8).reshape(b.height, b.width, 4)
     assert pa[10, 12, 0] > 240 and pb[10, 12, 2] > 240
+
+
+def test_engine_answers_before_the_other_tools_load_and_warms_up_in_the_background(
+    echo_model, tmp_path
+):
+    """Start-up answers as soon as the edit model is in memory (no warm-up runs first):
+    the other tools' models load behind it, and the hello describes them from their cards
+    meanwhile ("loading"), so a plug-in can plan its request. A request that arrives
+    while the background warms up runs at once: the warm-up gives way."""
+    from sketchfill.tools import registry as tools
+
+    with running_engine(echo_model, warmup=2) as engine:
+        slots = engine._models
+        assert slots["edit"].loaded
+        with Client(engine.bound_endpoint) as client:
+            hello = client.hello()
+            result = client.edit(edit_request(), timeout=30)
+        assert hello["model"]["name"] == "echo" and "loading" not in hello["model"]
+        for op in ("tone", "composite", "restore"):
+            described = hello["tools"][op]["model"]
+            assert described is not None, (op, hello["tools"][op])
+            assert described["name"] == tools.TOOLS[op].default_model
+        assert result.width > 0
+        deadline = time.monotonic() + 60
+        while not all(s.loaded for s in slots.values()) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert all(s.loaded for s in slots.values())
+        with Client(engine.bound_endpoint) as client:
+            assert all("loading" not in t["model"] for t in client.hello()["tools"].values())
+
+
+def test_a_tool_asked_for_before_its_background_load_loads_at_once(echo_model):
+    """A request for a tool whose model the background has not reached yet loads it then
+    (the slot's lock makes the two loads one)."""
+    with running_engine(echo_model) as engine:
+        slot = engine._models["tone"]
+        model = slot.get()
+        assert slot.loaded and model.card.task == "tone"
+        assert slot.get() is model

@@ -26,11 +26,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import zmq
 import zmq.auth
 
 from .. import __version__
 from ..pipeline import layers
+from ..pipeline.modelcard import ModelCard, ModelCardError
 from ..pipeline.pasteback import MAX_FEATHER
 from ..pipeline.preprocess import DEFAULT_MARGIN
 from ..pipeline.result import EditError
@@ -41,6 +43,7 @@ from ..pipeline.runtime import (
     ModelError,
     available_threads,
     load_model,
+    resolve_model_dir,
 )
 from ..tools import registry
 from ..tools.registry import TOOLS, Tool
@@ -121,8 +124,10 @@ class Job:
 
 
 class ModelSlot:
-    """A tool's model, loaded once; a missing model is looked for again on the next
-    request, so installing one does not need an engine restart."""
+    """A tool's model, loaded once, on first use or by the engine's background start-up
+    (whichever comes first); a missing model is looked for again on the next request, so
+    installing one does not need an engine restart. Until it loads, the hello describes
+    it from its card, so a client can plan its request meanwhile."""
 
     def __init__(self, config: ServeConfig, tool: Tool):
         self._config = config
@@ -130,14 +135,40 @@ class ModelSlot:
         self._lock = threading.Lock()
         self._model: Model | None = None
         self._error: ModelError | None = None
+        self._card: dict[str, Any] | None = None  # the card's description, before loading
+        self._tried = False
+
+    @property
+    def loaded(self) -> bool:
+        return self._model is not None
+
+    def peek(self) -> None:
+        """Read the card alone (milliseconds: no session, no checksum) so the hello can
+        describe the tool before its model loads; a card that does not read is left for
+        the load to report."""
+        try:
+            card = ModelCard.load(resolve_model_dir(self._name()))
+        except (ModelError, ModelCardError, OSError, ValueError):
+            return
+        if card.task == self._tool.task:
+            self._card = {
+                "name": card.name,
+                "version": card.version,
+                "sha256": card.sha256,
+                "resolution": card.resolution,
+                "task": card.task,
+                "loading": True,
+            }
 
     def load(self) -> None:
         with self._lock:
-            self._load_locked()
+            if not self._tried:
+                self._load_locked()
 
     def get(self) -> Model:
         with self._lock:
-            if self._model is None and self._error and self._error.code == protocol.MODEL_MISSING:
+            missing = self._error is not None and self._error.code == protocol.MODEL_MISSING
+            if self._model is None and (not self._tried or missing):
                 self._load_locked()
             if self._model is None:
                 assert self._error is not None
@@ -148,15 +179,38 @@ class ModelSlot:
         model, error = self._model, self._error
         if model is not None:
             return model.describe(), None
+        if error is None and self._card is not None:  # still loading
+            return dict(self._card), None
         return None, {"code": error.code, "message": error.message} if error else None
+
+    def warm_up(self, runs: int, token: CancelToken) -> None:
+        """The first runs of a session cost 1.5-3x (DESIGN.md): pay them while idle. The
+        engine cancels `token` when a request arrives, so a request never waits for a
+        warm-up run."""
+        model = self._model
+        if model is None:
+            return
+        feeds = {spec.name: np.zeros(spec.shape, np.float32) for spec in model.card.inputs}
+        for _ in range(runs):
+            if token.cancelled:
+                return
+            try:
+                model.run(feeds, token)
+            except Cancelled:
+                return
+
+    def _name(self) -> str:
+        tool, config = self._tool, self._config
+        return (config.model if tool is registry.EDIT else None) or tool.default_model
 
     def _load_locked(self) -> None:
         tool, config = self._tool, self._config
-        name = (config.model if tool is registry.EDIT else None) or tool.default_model
+        name = self._name()
+        self._tried = True
         try:
-            self._model = load_model(
-                name, task=tool.task, threads=config.threads, warmup=config.warmup
-            )
+            # No warm-up runs here: the engine answers as soon as the edit model is in
+            # memory and warms the sessions up in the background (Engine._start_up).
+            self._model = load_model(name, task=tool.task, threads=config.threads, warmup=0)
             self._error = None
             log.info(
                 "%s model %s %s loaded", tool.op, self._model.card.name, self._model.card.version
@@ -185,12 +239,16 @@ class Engine:
         self._workers: list[threading.Thread] = []
         self.bound_endpoint: str | None = None
         self.ready = threading.Event()
+        self._warm_token = CancelToken()  # cancelled when a request arrives
 
     # -- lifecycle ---------------------------------------------------------------------
 
     def serve_forever(self) -> None:
+        # The default (edit) model first, so the engine answers within a second or two of
+        # starting; the other tools' models load in the background or on first use.
         for slot in self._models.values():
-            slot.load()
+            slot.peek()
+        self._models[registry.EDIT.op].load()
         router = self._ctx.socket(zmq.ROUTER)
         router.setsockopt(zmq.LINGER, 0)
         self._router = router
@@ -219,6 +277,8 @@ class Engine:
                 self._workers.append(t)
             log.info("SketchFill engine %s listening on %s", __version__, self.bound_endpoint)
             self.ready.set()
+            warm = threading.Thread(target=self._start_up, name="sketchfill-warm-up", daemon=True)
+            warm.start()
             self._loop(router, events, cancels)
             self._shut_down(router, events)
         finally:
@@ -571,6 +631,29 @@ class Engine:
             self._announce_positions(lambda p, h: self._reply(router, p, h))
         return job
 
+    def _start_up(self) -> None:
+        """In the background, once the engine answers: warm the edit model up, then load
+        and warm up the other tools' models, each step only while no request waits or
+        runs, so a request arriving meanwhile runs at once."""
+        edit = self._models[registry.EDIT.op]
+        for slot in [edit, *(s for s in self._models.values() if s is not edit)]:
+            if self._stopping.is_set():
+                return
+            self._wait_idle()
+            slot.load()  # nothing to do when a request loaded it first
+            self._wait_idle()
+            with self._cond:
+                token = self._warm_token = CancelToken()
+            slot.warm_up(self.config.warmup, token)
+        log.info("every model loaded and warmed up")
+
+    def _wait_idle(self) -> None:
+        with self._cond:
+            while (self._queue or any(j.running for j in self._jobs.values())) and not (
+                self._stopping.is_set()
+            ):
+                self._cond.wait(0.5)
+
     def _accept(
         self, router: zmq.Socket, peer: Peer, message: Message, tool: Tool, nbytes: int
     ) -> None:
@@ -614,7 +697,8 @@ class Engine:
             self._jobs[(peer, job.id)] = job
             self._admitted_bytes += nbytes
             position = next(i for i, j in enumerate(self._queue, start=1) if j is job)
-            self._cond.notify()
+            self._warm_token.cancel()  # a warm-up run in progress gives way
+            self._cond.notify_all()
         self._reply(router, peer, _progress(job.id, "queued", 0.0, queue_position=position))
 
     def _check_request(self, peer: Peer, message: Message, tool: Tool) -> Job:

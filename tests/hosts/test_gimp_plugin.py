@@ -611,7 +611,7 @@ def test_restore_face(gimp, plugin, config, engine_endpoint, case):
     assert change > 2, change
     # The engine was sent the whole (small) canvas: its own pipeline, same seed, same pixels.
     model = load_model(DEFAULT_RESTORE_MODEL, task="restore", warmup=0)
-    from sketchfill.roles import auto_feather
+    from sketchfill.wire.roles import auto_feather
 
     feather = auto_feather(w, h, *canvas[2:])  # the default: scaled with the mask and the photo
     want = run_restore(model, photo_px, mask, case["seed"], feather)
