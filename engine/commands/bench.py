@@ -15,7 +15,11 @@ absolute times drift:
   and through the engine, beside the three classic steps (alpha paste, Poisson, Reinhard);
 - restore of a hand over the demo portrait's face, the portrait scaled to 1-50 megapixels,
   in process and through the engine, beside its parts (face mesh, prior) and OpenCV's
-  Telea and Navier-Stokes inpainting.
+  Telea and Navier-Stokes inpainting;
+- the first result as a plug-in gets it: cold (no engine runs, the client auto-starts one
+  with client.json's settings, as GIMP and Krita do) and warm (the engine runs, the client
+  connects afresh, as each plug-in request does), from pressing Generate to the pixels.
+  `--first-result-only` measures just this.
 """
 
 from __future__ import annotations
@@ -44,7 +48,9 @@ from ..tools.restore.infer import BASELINES as RESTORE_BASELINES
 from ..tools.restore.infer import DEFAULT_RESTORE_MODEL, face_finder, run_restore
 from ..tools.tone.infer import DEFAULT_TONE_MODEL, run_tone
 from ..wire.client import Client
+from ..wire.config import ClientConfig
 from ..wire.errors import EngineError
+from ..wire.launch import connect
 from ..wire.protocol import Box
 from ..wire.requests import CompositeRequest, EditRequest, RestoreRequest, ToneRequest, edit_region
 from . import bench_hardening as hardening
@@ -69,6 +75,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="another edit model folder timed beside the served one (e.g. the previous release)",
     )
     p.add_argument(
+        "--first-result-only",
+        action="store_true",
+        help="measure only the cold and warm first result through an auto-started engine",
+    )
+    p.add_argument(
+        "--cold-runs", type=int, default=3, help="engine starts for the cold figure (%(default)s)"
+    )
+    p.add_argument(
         "--hardening",
         action="store_true",
         help="instead: hostile clients, fairness, memory, cancel, shutdown (bench_hardening.py)",
@@ -82,12 +96,21 @@ def run(args: argparse.Namespace) -> int:
     repeat = 3 if args.quick else args.repeat
     threads = args.threads or available_threads()
     folder = resolve_model_dir(args.model)
+    cold_runs = 1 if args.quick else args.cold_runs
+    if args.first_result_only:
+        report = {"first_result": first_result(args.model, cold_runs, max(3, repeat // 3))}
+        print_first_result(report["first_result"])
+        if args.json:
+            write_atomic(args.json, (json.dumps(report, indent=2) + "\n").encode())
+        return 0
     model = load_model(folder, threads=threads)
     report: dict[str, Any] = {
         "model": model.describe(),
         "threads": threads,
         "repeat": repeat,
         "generator": generator_latency(folder, threads, repeat, args.baseline),
+        # first, while nothing else of this run is loaded or warm
+        "first_result": first_result(args.model, cold_runs, max(3, repeat // 3)),
     }
     canvases = CANVAS_MEGAPIXELS[:2] if args.quick else CANVAS_MEGAPIXELS
     with engine_process(folder, threads) as (endpoint, pid):
@@ -447,6 +470,88 @@ def first_progress(endpoint: str, repeat: int) -> dict[str, float]:
     return {"median_ms": statistics.median(samples), "max_ms": max(samples)}
 
 
+def first_result(model: str | None, cold_runs: int, warm_runs: int) -> dict[str, Any]:
+    """Seconds from "Generate" to the result as a plug-in sees it, through the client's own
+    connect(): cold, with no engine running (the client starts one from its config, as the
+    plug-ins' auto-start does: waiting for a hello, starting the engine, waiting for it to
+    answer, then the edit), and warm, a fresh connection to the running engine per edit.
+    Each cold run starts its own engine on a free port and stops it afterwards; the edit is
+    the demo-sized one (a 512-px round mask on a 1-megapixel canvas)."""
+    inputs = canvas_inputs(1)
+    cold, ready, warm = [], [], []
+    for i in range(cold_runs):
+        config = _autostart_config(model)
+        t0 = time.perf_counter()
+        client, hello = connect(config)
+        ready.append(time.perf_counter() - t0)
+        try:
+            with client:
+                client.edit(request_for(inputs, hello, i), timeout=120)
+            cold.append(time.perf_counter() - t0)
+            if i == cold_runs - 1:
+                for j in range(warm_runs):
+                    t0 = time.perf_counter()
+                    c, h = connect(config)
+                    with c:
+                        c.edit(request_for(inputs, h, j), timeout=120)
+                    warm.append(time.perf_counter() - t0)
+        finally:
+            _stop(hello)
+    return {
+        "cold_s": statistics.median(cold),
+        "cold_max_s": max(cold),
+        "engine_ready_s": statistics.median(ready),
+        "warm_s": statistics.median(warm),
+        "warm_max_s": max(warm),
+        "cold_runs": cold_runs,
+        "warm_runs": warm_runs,
+    }
+
+
+def _autostart_config(model: str | None) -> ClientConfig:
+    """client.json as the installer writes it (auto-start on, default timeouts), pointing
+    at a free port where nothing answers yet; the engine is this Python's sketchfill, with
+    --model when the bench was given one."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    command = [sys.executable, "-m", "sketchfill.cli"]
+    if model:  # start_engine appends "serve --endpoint E", so --model goes in this way
+        command = [sys.executable, "-c", _WITH_MODEL, str(model)]
+    return ClientConfig(endpoint=f"tcp://127.0.0.1:{port}", engine_command=command)
+
+
+# `python -c _WITH_MODEL MODEL serve --endpoint E`: the serve command with --model MODEL.
+_WITH_MODEL = (
+    "import sys; from sketchfill.cli import main; "
+    "sys.exit(main(sys.argv[2:] + ['--model', sys.argv[1]]))"
+)
+
+
+def _stop(hello: dict[str, Any]) -> None:
+    """End the engine a cold run started (its pid is in its hello), and wait for it."""
+    import os
+    import signal
+
+    pid = (hello.get("engine") or {}).get("pid")
+    if not pid:
+        return
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            # The engine is this process's child (connect() started it): reap it, or it
+            # stays a zombie that kill(pid, 0) still finds.
+            if os.waitpid(pid, os.WNOHANG)[0] == pid:
+                return
+        except ChildProcessError:  # not ours: poll until it is gone
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return
+        time.sleep(0.05)
+
+
 def peak_rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -503,6 +608,15 @@ class engine_process:
 # -- printing ------------------------------------------------------------------------------
 
 
+def print_first_result(f: dict[str, Any]) -> None:
+    print(
+        f"first result, as a plug-in gets it: cold {f['cold_s']:.2f} s (engine auto-started, "
+        f"answering after {f['engine_ready_s']:.2f} s; max {f['cold_max_s']:.2f} s of "
+        f"{f['cold_runs']}), warm {f['warm_s']:.2f} s (max {f['warm_max_s']:.2f} s of "
+        f"{f['warm_runs']})"
+    )
+
+
 def print_report(r: dict[str, Any]) -> None:
     m = r["model"]
     print(
@@ -544,6 +658,7 @@ def print_report(r: dict[str, Any]) -> None:
         print(f"  {n} client(s): {row['edits_per_s']:.2f} edits/s")
     fp = r["first_progress_ms"]
     print(f"\nfirst progress event: median {fp['median_ms']:.1f} ms, max {fp['max_ms']:.1f} ms")
+    print_first_result(r["first_result"])
     print(f"engine peak memory: {r['engine_peak_rss_mb']:.0f} MB")
     if "tone" in r:
         print("\nauto tone, whole photo   network     via engine   fixed algorithm   MP/s")
