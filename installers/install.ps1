@@ -19,7 +19,8 @@ $LocalAppData = if ($env:LOCALAPPDATA) { $env:LOCALAPPDATA } else { Join-Path $H
 $Data = Join-Path $LocalAppData 'SketchFill'
 $Venv = Join-Path $Data 'venv'
 $Previous = Join-Path $Data 'venv.previous'
-$Complete = '.sketchfill-complete'  # written into an environment once its install succeeded
+$Complete = '.sketchfill-complete'  # written into an environment once its install succeeded;
+# it holds the fingerprint of the sources it was built from (see Get-SourceFingerprint)
 
 $Mode = 'install'
 $DryRun = $false
@@ -39,7 +40,12 @@ and the GIMP 3 and Krita plug-ins. Safe to run again.
 
   --dry-run        show what would be done; change nothing
   --uninstall      remove the plug-ins, models and engine environment it installed
-  --repair         check and reinstall everything it installed (after a host update)
+  --repair         rebuild the engine environment and reinstall everything it installed
+                   (after a host update, or when the engine does not start)
+
+Run again, it keeps a healthy engine environment built from these same sources (no
+rebuild) and only updates the plug-ins; a changed checkout (a new version) or --repair
+rebuilds it. Options are checked before anything is built.
   --python PYTHON  the Python 3.10+ to build the engine environment with
   --wheels DIR     use wheels from DIR (pyzmq for the plug-ins, and the engine's
                    dependencies; set PIP_NO_INDEX=1 for a machine with no network)
@@ -66,6 +72,33 @@ for ($i = 0; $i -lt $args.Count; $i++) {
     elseif ($arg -eq '-h' -or $arg -eq '--help') { Show-Usage; exit 0 }
     else { $Pass += $arg }
 }
+# Check the options meant for `sketchfill install-plugins` now, before minutes of building
+# the engine environment: a wrong path must not fail only after the rebuild.
+$withValue = @('--gimp-dir', '--krita-dir', '--kritarc', '--endpoint', '--models')
+$flags = @('--no-gimp', '--no-krita', '--autostart', '--no-autostart')
+for ($i = 0; $i -lt $Pass.Count; $i++) {
+    $opt = [string]$Pass[$i]
+    $value = $null
+    if ($opt.Contains('=') -and $withValue -contains $opt.Split('=')[0]) {
+        $value = $opt.Substring($opt.IndexOf('=') + 1)
+        $opt = $opt.Split('=')[0]
+    } elseif ($withValue -contains $opt) {
+        if ($i + 1 -ge $Pass.Count) { Stop-Install "$opt needs a value" }
+        $i++
+        $value = [string]$Pass[$i]
+    } elseif (-not ($flags -contains $opt)) {
+        Stop-Install "unknown option $opt (see --help)"
+    }
+    if (($opt -eq '--gimp-dir' -or $opt -eq '--krita-dir' -or $opt -eq '--models') -and
+        -not (Test-Path -PathType Container $value)) {
+        Stop-Install ("$opt $value is not a folder; check the path (start the host once to " +
+            'create its profile, or create the folder yourself). Nothing was changed.')
+    }
+    if ($opt -eq '--kritarc' -and -not (Test-Path -PathType Container (Split-Path -Parent $value))) {
+        Stop-Install "--kritarc ${value}: its folder does not exist. Nothing was changed."
+    }
+}
+
 if ($Wheels) {
     if (-not (Test-Path -PathType Container $Wheels)) { Stop-Install "--wheels: $Wheels is not a folder" }
     $Wheels = (Resolve-Path $Wheels).Path
@@ -109,6 +142,30 @@ function Test-Healthy([string]$Env) {
     } catch {
         return $false
     }
+}
+
+# What the engine environment is built from: the package's files and pyproject.toml (its
+# version among them). An environment built from other sources is rebuilt; one built from
+# these is kept.
+function Get-SourceFingerprint {
+    $files = @(Get-Item (Join-Path $Repo 'pyproject.toml'))
+    foreach ($folder in 'engine', 'plugin_gimp', 'plugin_krita') {
+        $files += Get-ChildItem -Recurse -File (Join-Path $Repo $folder) |
+            Where-Object { $_.Extension -ne '.pyc' -and $_.FullName -notmatch '__pycache__' }
+    }
+    $lines = $files | Sort-Object FullName | ForEach-Object {
+        $_.FullName.Substring($Repo.Length) + ' ' + (Get-FileHash -Algorithm SHA256 $_.FullName).Hash
+    }
+    $bytes = [Text.Encoding]::UTF8.GetBytes(($lines -join "`n"))
+    $sha = [Security.Cryptography.SHA256]::Create()
+    return ([BitConverter]::ToString($sha.ComputeHash($bytes)) -replace '-', '')
+}
+
+# Healthy and built from these sources: nothing to rebuild.
+function Test-Current([string]$Env) {
+    if (-not (Test-Healthy $Env)) { return $false }
+    $built = (Get-Content -Raw (Join-Path $Env $Complete)).Trim()
+    return $built -eq (Get-SourceFingerprint)
 }
 
 function Restore-Venv {
@@ -166,7 +223,7 @@ function Install-All([string[]]$Extra) {
     New-Item -ItemType Directory -Force $Data | Out-Null
     New-EngineVenv $Venv
     Invoke-InstallPlugins $Venv $Extra
-    New-Item -ItemType File -Force (Join-Path $Venv $Complete) | Out-Null
+    Set-Content -NoNewline -Path (Join-Path $Venv $Complete) -Value (Get-SourceFingerprint)
     $script:Replacing = $false
     if (Test-Path $Previous) { Remove-Item -Recurse -Force $Previous }
 }
@@ -179,10 +236,15 @@ try {
     if ($DryRun) {
         # A throwaway environment runs the plan, so the real one is not touched.
         if (Test-Path $Previous) { Write-Output "An interrupted run left ${Previous}: the next run tidies it up." }
-        $throwaway = Join-Path $Scratch 'venv'
-        New-EngineVenv $throwaway
-        if ($Mode -eq 'install') { Write-Output "Would (re)create the engine environment $Venv" }
-        if ($Mode -eq 'repair' -and -not (Test-Healthy $Venv)) { Write-Output "Would rebuild the broken engine environment $Venv" }
+        $current = Test-Current $Venv
+        $throwaway = $Venv
+        if (-not $current) {
+            $throwaway = Join-Path $Scratch 'venv'
+            New-EngineVenv $throwaway
+        }
+        if ($Mode -eq 'install' -and $current) { Write-Output "Would keep the engine environment $Venv (healthy, built from these sources)" }
+        elseif ($Mode -eq 'install') { Write-Output "Would (re)create the engine environment $Venv" }
+        if ($Mode -eq 'repair') { Write-Output "Would rebuild the engine environment $Venv" }
         if ($Mode -ne 'uninstall' -or (Test-Path (Join-Path $Data 'install-manifest.json'))) {
             $flags = @('--dry-run')
             if ($Mode -ne 'install') { $flags += "--$Mode" }
@@ -192,15 +254,21 @@ try {
     } else {
         Restore-Venv
         if ($Mode -eq 'install') {
-            Install-All @()
+            if (Test-Current $Venv) {
+                Write-Output "Keeping the engine environment ${Venv}: healthy and built from these sources (--repair rebuilds it)"
+                Invoke-InstallPlugins $Venv @()
+            } else {
+                if (Test-Healthy $Venv) {
+                    Write-Output "The engine environment $Venv was built from other sources (another version): rebuilding it"
+                } elseif (Test-Path $Venv) {
+                    Write-Output "The engine environment $Venv is broken: rebuilding it"
+                }
+                Install-All @()
+            }
             Write-Output "SketchFill is installed. The engine: $Venv\Scripts\sketchfill.exe"
         } elseif ($Mode -eq 'repair') {
-            if (Test-Healthy $Venv) {
-                Invoke-InstallPlugins $Venv @('--repair')
-            } else {
-                Write-Output "The engine environment $Venv is missing or broken: rebuilding it"
-                Install-All @('--repair')
-            }
+            Write-Output "Rebuilding the engine environment $Venv"
+            Install-All @('--repair')
         } else {
             if (Test-Path (Join-Path $Data 'install-manifest.json')) {
                 $engine = $Venv

@@ -22,7 +22,8 @@ else
 fi
 VENV="$DATA/venv"
 PREVIOUS="$DATA/venv.previous"
-COMPLETE=".sketchfill-complete"  # written into an environment once its install succeeded
+COMPLETE=".sketchfill-complete"  # written into an environment once its install succeeded;
+# it holds the fingerprint of the sources it was built from (see source_fingerprint)
 
 MODE=install
 DRY_RUN=0
@@ -42,7 +43,12 @@ and the GIMP 3 and Krita plug-ins. Safe to run again.
 
   --dry-run        show what would be done; change nothing
   --uninstall      remove the plug-ins, models and engine environment it installed
-  --repair         check and reinstall everything it installed (after a host update)
+  --repair         rebuild the engine environment and reinstall everything it installed
+                   (after a host update, or when the engine does not start)
+
+Run again, it keeps a healthy engine environment built from these same sources (no
+rebuild, seconds instead of minutes) and only updates the plug-ins; a changed checkout (a
+new version) or --repair rebuilds it. Options are checked before anything is built.
   --python PYTHON  the Python 3.10+ to build the engine environment with
   --wheels DIR     use wheels from DIR (pyzmq for the plug-ins, and the engine's
                    dependencies; add PIP_NO_INDEX=1 for a machine with no network)
@@ -70,6 +76,43 @@ while [ $# -gt 0 ]; do
     esac
     shift
 done
+# Check the options meant for `sketchfill install-plugins` now, before minutes of building
+# the engine environment: a wrong path must not fail only after the rebuild.
+check_passed_options() {
+    local i=0 opt value
+    local n=${#PASS[@]}
+    while [ "$i" -lt "$n" ]; do
+        opt="${PASS[$i]}"
+        value=""
+        case "$opt" in
+            --gimp-dir=* | --krita-dir=* | --kritarc=* | --endpoint=* | --models=*)
+                value="${opt#*=}"
+                opt="${opt%%=*}"
+                ;;
+            --gimp-dir | --krita-dir | --kritarc | --endpoint | --models)
+                i=$((i + 1))
+                [ "$i" -lt "$n" ] || die "$opt needs a value"
+                value="${PASS[$i]}"
+                ;;
+            --no-gimp | --no-krita | --autostart | --no-autostart) ;;
+            *) die "unknown option $opt (see --help)" ;;
+        esac
+        case "$opt" in
+            --gimp-dir | --krita-dir)
+                [ -d "$value" ] || die "$opt $value is not a folder; check the path (start the host once to create its profile, or create the folder yourself). Nothing was changed."
+                ;;
+            --kritarc)
+                [ -d "$(dirname "$value")" ] || die "--kritarc $value: its folder does not exist. Nothing was changed."
+                ;;
+            --models)
+                [ -d "$value" ] || die "--models $value is not a folder. Nothing was changed."
+                ;;
+        esac
+        i=$((i + 1))
+    done
+}
+check_passed_options
+
 if [ -n "$WHEELS" ]; then
     [ -d "$WHEELS" ] || die "--wheels: $WHEELS is not a folder"
     WHEELS="$(cd "$WHEELS" && pwd)"
@@ -99,6 +142,20 @@ run this again, or name one with --python PATH."
 }
 
 healthy() { [ -f "$1/$COMPLETE" ] && "$1/bin/sketchfill" --version >/dev/null 2>&1; }
+
+# What the engine environment is built from: the package's files and pyproject.toml (its
+# version among them). An environment built from other sources is rebuilt; one built from
+# these is kept. cksum is in POSIX, so macOS has it too.
+source_fingerprint() {
+    (cd "$REPO" && find pyproject.toml engine plugin_gimp plugin_krita -type f \
+        ! -name '*.pyc' ! -path '*/__pycache__/*' | LC_ALL=C sort | while IFS= read -r f; do
+        printf '%s ' "$f"
+        cksum <"$f"
+    done) | cksum | cut -d' ' -f1
+}
+
+# Healthy and built from these sources: nothing to rebuild.
+current() { healthy "$1" && [ "$(cat "$1/$COMPLETE")" = "$(source_fingerprint)" ]; }
 
 recover_venv() {
     # A run killed while replacing the environment: keep whichever one is complete.
@@ -164,7 +221,7 @@ replace_venv_and_install() {
     mkdir -p "$DATA"
     make_venv "$VENV"
     install_plugins "$VENV" "$@"
-    touch "$VENV/$COMPLETE"
+    source_fingerprint >"$VENV/$COMPLETE"
     REPLACING=0
     rm -rf "$PREVIOUS"
 }
@@ -172,17 +229,25 @@ replace_venv_and_install() {
 find_python
 
 if [ "$DRY_RUN" = 1 ]; then
-    # A throwaway environment runs the plan, so the real one is not touched.
+    # A throwaway environment runs the plan, so the real one is not touched (a current one
+    # is only read: nothing to build).
     [ -d "$PREVIOUS" ] && say "An interrupted run left $PREVIOUS: the next run tidies it up."
-    make_venv "$SCRATCH/venv"
+    planner="$SCRATCH/venv"
+    if current "$VENV"; then planner="$VENV"; else make_venv "$planner"; fi
     case "$MODE" in
-        install) say "Would (re)create the engine environment $VENV" ;;
-        repair) healthy "$VENV" || say "Would rebuild the broken engine environment $VENV" ;;
+        install)
+            if current "$VENV"; then
+                say "Would keep the engine environment $VENV (healthy, built from these sources)"
+            else
+                say "Would (re)create the engine environment $VENV"
+            fi
+            ;;
+        repair) say "Would rebuild the engine environment $VENV" ;;
     esac
     if [ "$MODE" != uninstall ] || [ -f "$DATA/install-manifest.json" ]; then
         mode_flag=()
         [ "$MODE" = install ] || mode_flag=("--$MODE")
-        install_plugins "$SCRATCH/venv" --dry-run ${mode_flag[@]+"${mode_flag[@]}"}
+        install_plugins "$planner" --dry-run ${mode_flag[@]+"${mode_flag[@]}"}
     fi
     [ "$MODE" = uninstall ] && say "Would remove the engine environment $VENV"
     exit 0
@@ -191,16 +256,22 @@ fi
 recover_venv
 case "$MODE" in
     install)
-        replace_venv_and_install
+        if current "$VENV"; then
+            say "Keeping the engine environment $VENV: healthy and built from these sources (--repair rebuilds it)"
+            install_plugins "$VENV"
+        else
+            if healthy "$VENV"; then
+                say "The engine environment $VENV was built from other sources (another version): rebuilding it"
+            elif [ -d "$VENV" ]; then
+                say "The engine environment $VENV is broken: rebuilding it"
+            fi
+            replace_venv_and_install
+        fi
         say "SketchFill is installed. The engine: $VENV/bin/sketchfill"
         ;;
     repair)
-        if healthy "$VENV"; then
-            install_plugins "$VENV" --repair
-        else
-            say "The engine environment $VENV is missing or broken: rebuilding it"
-            replace_venv_and_install --repair
-        fi
+        say "Rebuilding the engine environment $VENV"
+        replace_venv_and_install --repair
         ;;
     uninstall)
         if [ -f "$DATA/install-manifest.json" ]; then

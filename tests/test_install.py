@@ -667,9 +667,10 @@ def test_cli_reports_nothing_to_uninstall(tmp_path):
 @pytest.mark.slow
 @pytest.mark.skipif(os.name == "nt", reason="install.sh is for Linux and macOS")
 def test_install_sh_end_to_end(tmp_path, wheels):
-    """Dry run, install, repair, a failed re-install (the engine environment is restored)
-    and uninstall, into a HOME whose data folder has a space in its path. Failures of
-    install-plugins itself are rolled back by it (the tests above)."""
+    """Dry run, install, repair (a rebuild), a re-run that keeps the environment, a wrong
+    option refused before any build, a failed re-install of changed sources (the engine
+    environment is restored) and uninstall, into a HOME whose data folder has a space in
+    its path. Failures of install-plugins itself are rolled back by it (the tests above)."""
     repo = checkout_copy(tmp_path)
     home = tmp_path / "home"
     gimp_flatpak = home / ".var/app/org.gimp.GIMP/config/GIMP/3.0"
@@ -722,11 +723,34 @@ def test_install_sh_end_to_end(tmp_path, wheels):
     repaired = run("--repair")
     assert repaired.returncode == 0, repaired.stdout + repaired.stderr
     assert "Problems found:" in repaired.stdout and "Repaired" in repaired.stdout
-    assert user_files() == installed
+    assert "Rebuilding the engine environment" in repaired.stdout
 
-    # The network is gone: pip cannot build the new environment, the old one comes back.
+    def outside_venv(files: dict[str, tuple]) -> dict[str, tuple]:
+        # --repair rebuilds the environment: new bytecode, same everything else
+        return {k: v for k, v in files.items() if not k.startswith("my data/sketchfill/venv")}
+
+    assert outside_venv(user_files()) == outside_venv(installed)
+    installed = user_files()
+
+    # Run again from the same sources: the healthy environment is kept, not rebuilt.
+    sentinel = venv / "kept"
+    sentinel.write_text("")
+    again = run()
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "Keeping the engine environment" in again.stdout and sentinel.exists()
+    # A wrong option is refused before anything is built or changed.
+    wrong = run("--krita-dir", str(home / "nowhere"))
+    assert wrong.returncode != 0 and "is not a folder" in wrong.stderr
+    assert "Creating the engine environment" not in wrong.stdout and sentinel.exists()
+    sentinel.unlink()
+
+    # A new version of the sources rebuilds; with the network gone pip cannot build the
+    # new environment, and the old one comes back.
+    init = repo / "engine/__init__.py"
+    init.write_text(init.read_text() + "# a new version\n")
     broken = run(PIP_NO_INDEX="1", PIP_FIND_LINKS="")
     assert broken.returncode != 0
+    assert "built from other sources" in broken.stdout, broken.stdout
     assert "nothing was changed" in broken.stderr
     assert user_files() == installed
 

@@ -13,6 +13,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -47,11 +48,23 @@ def installed(tmp_path_factory, wheels, host_setup):
     python = Path(sys.base_prefix) / "bin" / "python3"
     script = repo / "installers/install.sh"
     args = ["--python", str(python), "--wheels", str(wheels), "--endpoint", endpoint]
-    done = subprocess.run(
-        [str(script), *args], capture_output=True, text=True, env=env, timeout=600, cwd=tmp
-    )
+
+    def install_sh(*more: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [str(script), *args, *more],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=600,
+            cwd=tmp,
+        )
+
+    t0 = time.monotonic()
+    done = install_sh()
     assert done.returncode == 0, done.stdout + done.stderr
     info = {
+        "install_sh": install_sh,
+        "first_install_s": time.monotonic() - t0,
         "home": home,
         "data": data,
         "endpoint": endpoint,
@@ -78,6 +91,36 @@ def _installed_engine(info: dict) -> dict:
     assert any(str(info["venv"]).encode() in part for part in cmdline), cmdline
     assert hello["model"]["name"] == "echo"
     return hello
+
+
+def test_installer_runs_again_without_rebuilding(installed):
+    """Run again with the same options, install.sh keeps the healthy engine environment it
+    built (a file put inside it survives: no rebuild, seconds instead of a 200 MB build)
+    and refreshes the plug-ins; an option naming a missing profile folder is refused
+    before anything is built or changed. The host tests after this one then run the
+    re-installed copy."""
+    venv = installed["venv"]
+    sentinel = venv / "kept-by-the-re-run"
+    sentinel.write_text("")
+    python = (venv / "bin/python").stat()
+    t0 = time.monotonic()
+    again = installed["install_sh"]()
+    seconds = time.monotonic() - t0
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "Keeping the engine environment" in again.stdout, again.stdout
+    assert "Creating the engine environment" not in again.stdout
+    assert sentinel.exists() and (venv / "bin/python").stat().st_ino == python.st_ino
+    assert seconds < installed["first_install_s"], (seconds, installed["first_install_s"])
+    assert (installed["gimp_plugin"] / "client.json").is_file()
+
+    missing = installed["home"] / "no-such-profile"
+    refused = installed["install_sh"]("--gimp-dir", str(missing))
+    assert refused.returncode != 0
+    assert f"--gimp-dir {missing} is not a folder" in refused.stderr, refused.stderr
+    assert "Nothing was changed." in refused.stderr
+    assert "Creating the engine environment" not in refused.stdout + refused.stderr
+    assert sentinel.exists()
+    sentinel.unlink()
 
 
 def test_gimp_runs_the_installed_plugin(gimp, installed):
