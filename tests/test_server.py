@@ -410,8 +410,12 @@ def test_engine_answers_before_the_other_tools_load_and_warms_up_in_the_backgrou
         while not all(s.loaded for s in slots.values()) and time.monotonic() < deadline:
             time.sleep(0.1)
         assert all(s.loaded for s in slots.values())
+        while engine._warming_up and time.monotonic() < deadline:
+            time.sleep(0.1)
         with Client(engine.bound_endpoint) as client:
-            assert all("loading" not in t["model"] for t in client.hello()["tools"].values())
+            done = client.hello()
+        assert all("loading" not in t["model"] for t in done["tools"].values())
+        assert done["warming_up"] is False
 
 
 def test_a_tool_asked_for_before_its_background_load_loads_at_once(echo_model):

@@ -240,6 +240,7 @@ class Engine:
         self.bound_endpoint: str | None = None
         self.ready = threading.Event()
         self._warm_token = CancelToken()  # cancelled when a request arrives
+        self._warming_up = True  # the background start-up has not finished
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -554,6 +555,9 @@ class Engine:
                 }
                 for op, (m, err) in described.items()
             },
+            # Still loading the other tools' models or warming up (in the background):
+            # requests run meanwhile, the first ones somewhat slower.
+            "warming_up": self._warming_up,
             "device": "cpu",
             "threads": self.config.threads or available_threads(),
             "workers": self.config.workers,
@@ -645,6 +649,7 @@ class Engine:
             with self._cond:
                 token = self._warm_token = CancelToken()
             slot.warm_up(self.config.warmup, token)
+        self._warming_up = False
         log.info("every model loaded and warmed up")
 
     def _wait_idle(self) -> None:
