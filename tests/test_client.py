@@ -3,6 +3,7 @@ starts a local engine when none answers, and carries its config."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -15,6 +16,7 @@ from pathlib import Path
 import pytest
 import zmq
 from sketchfill.install.plugins import CLIENT_FILES
+from sketchfill.wire import launch
 from sketchfill.wire.client import Client
 from sketchfill.wire.config import ClientConfig
 from sketchfill.wire.errors import EngineError
@@ -100,13 +102,18 @@ def test_connect_starts_a_local_engine_and_reuses_it(tmp_path, monkeypatch, echo
     # The engine picks its default model name; point the search path at a folder holding it.
     (echo_model.parent / "sketchfill-face").symlink_to(echo_model)
     statuses: list[str] = []
+    t0 = time.monotonic()
     client, hello = connect(config, on_status=statuses.append)
     try:
-        assert statuses == ["Starting the SketchFill engine..."]
+        assert statuses == [
+            "Starting the SketchFill engine...",
+            "Starting the SketchFill engine: loading its model...",
+        ]
         assert hello["model"]["name"] == "echo"
         second, _ = connect(config, on_status=statuses.append)
         second.close()
-        assert len(statuses) == 1, "a running engine was started twice"
+        assert len(statuses) == 2, "a running engine was started twice"
+        assert time.monotonic() - t0 < 30
         assert engine_log_path().read_text()
     finally:
         client.close()
@@ -121,15 +128,24 @@ def _stop_engine_on(endpoint: str) -> None:
 
 
 def test_connect_reports_an_engine_that_cannot_start(tmp_path, monkeypatch):
+    """A missing or broken engine interpreter: the message names the client.json that was
+    read (the plug-in's own, not ~/.config's) and says to run the installer with
+    --repair."""
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
-    config = ClientConfig(
+    beside = tmp_path / "plug-in" / "client.json"
+    ClientConfig(
         endpoint=f"tcp://127.0.0.1:{free_port()}",
-        engine_command=[str(tmp_path / "missing-sketchfill")],
+        engine_command=[str(tmp_path / "venv" / "bin" / "missing-python")],
         connect_timeout=0.2,
-    )
+    ).save(beside)
+    config = ClientConfig.load(beside)
+    assert config.source == str(beside)
     with pytest.raises(EngineError) as err:
         connect(config)
     assert "cannot start the engine" in err.value.message
+    assert "missing-python is missing or broken" in err.value.message
+    assert "--repair" in err.value.message and str(beside) in err.value.message
+    assert "source" not in json.loads(beside.read_text())  # where it was read is not saved
     broken = tmp_path / "broken.sh"
     broken.write_text("#!/bin/sh\necho 'model folder is gone' >&2\nexit 4\n")
     broken.chmod(0o755)
@@ -138,6 +154,44 @@ def test_connect_reports_an_engine_that_cannot_start(tmp_path, monkeypatch):
         connect(config)
     assert "exited at start-up (code 4)" in err.value.message
     assert "model folder is gone" in err.value.message
+    assert "--repair" in err.value.message and str(beside) in err.value.message
+
+
+def test_nothing_listening_starts_the_engine_without_waiting_for_a_hello(tmp_path, monkeypatch):
+    """A local endpoint that refuses connections has no engine: connect() starts one at
+    once instead of waiting connect_timeout for a hello first; prestart() (what the
+    plug-ins call when the host opens) starts one and returns without waiting, and only
+    when nothing listens and the config allows it."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    port = free_port()
+    endpoint = f"tcp://127.0.0.1:{port}"
+    assert launch.nothing_listens(endpoint)
+    assert not launch.nothing_listens("tcp://10.0.0.5:5737")  # not local: unsure
+    started = tmp_path / "started"
+    script = tmp_path / "engine.sh"
+    script.write_text(f"#!/bin/sh\necho $@ >> {started}\nexit 3\n")
+    script.chmod(0o755)
+    config = ClientConfig(endpoint=endpoint, engine_command=[str(script)], connect_timeout=30)
+    t0 = time.monotonic()
+    with pytest.raises(EngineError, match="exited at start-up"):
+        connect(config)
+    assert time.monotonic() - t0 < 10, "waited for a hello from nobody"
+    assert started.read_text().split() == ["serve", "--endpoint", endpoint]
+    assert launch.prestart(config) is True
+    deadline = time.monotonic() + 10
+    while len(started.read_text().splitlines()) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(started.read_text().splitlines()) == 2
+    config.start_with_host = False
+    assert launch.prestart(config) is False
+    config.start_with_host, config.autostart = True, False
+    assert launch.prestart(config) is False
+    with socket.socket() as listening:
+        listening.bind(("127.0.0.1", port))
+        listening.listen()
+        config.autostart = True
+        assert not launch.nothing_listens(endpoint)
+        assert launch.prestart(config) is False
 
 
 def test_remote_endpoints_are_not_autostarted():

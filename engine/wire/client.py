@@ -21,7 +21,6 @@ from typing import Any
 import zmq
 
 from . import protocol
-from .config import ClientConfig
 from .errors import EngineError
 from .requests import EditResult, Event, Request
 
@@ -285,8 +284,8 @@ class Client:
         if refused:
             self._refused = (
                 f"the engine at {self.endpoint} refused this client's credentials (CURVE "
-                "handshake failed): check server_public_key and client_secret_key in "
-                f"{ClientConfig.path()}, and that the engine lists this client's public key"
+                "handshake failed): check server_public_key and client_secret_key in the "
+                "plug-in's client.json, and that the engine lists this client's public key"
             )
             code, text = protocol.UNAUTHORIZED, self._refused
         else:

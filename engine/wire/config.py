@@ -37,6 +37,16 @@ class ClientConfig:
     # both made by `sketchfill keys`. Leave empty for a local engine.
     server_public_key: str = ""
     client_secret_key: str = ""
+    # Start the engine when GIMP starts or Krita opens the SketchFill panel (when
+    # autostart allows), so that the first Generate finds it loaded.
+    start_with_host: bool = True
+    # The file these settings were read from ("" for the defaults): messages name it,
+    # since each plug-in reads the client.json beside it. Not saved.
+    source: str = field(default="", compare=False, repr=False)
+
+    def where(self) -> str:
+        """The settings file to name in a message."""
+        return self.source or f"{self.path()} (not there: the defaults are used)"
 
     @staticmethod
     def path() -> Path:
@@ -64,13 +74,15 @@ class ClientConfig:
             raise EngineError(
                 protocol.BAD_REQUEST, f"cannot read the SketchFill config {path}: {exc}"
             ) from None
-        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
-        return cls(**known)
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__ and k != "source"}
+        return cls(**known, source=str(path))
 
     def save(self, path: str | os.PathLike[str] | None = None) -> Path:
         path = Path(path) if path else self.path()
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(asdict(self), indent=2) + "\n", encoding="utf-8")
+        data = asdict(self)
+        del data["source"]
+        tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
         os.replace(tmp, path)
         return path

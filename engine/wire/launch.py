@@ -3,7 +3,9 @@ when none answers and the config allows it."""
 
 from __future__ import annotations
 
+import errno
 import os
+import socket
 import subprocess
 import time
 from collections.abc import Callable
@@ -53,12 +55,50 @@ def start_engine(config: ClientConfig) -> subprocess.Popen:
                 **kwargs,
             )
         except OSError as exc:
+            if exc.errno in (errno.ENOENT, errno.EACCES, errno.ENOEXEC):
+                # The interpreter the installer set up is gone or broken (a removed or
+                # moved environment, a Python update): the installer can rebuild it.
+                raise EngineError(
+                    protocol.UNREACHABLE,
+                    f"cannot start the engine: {command[0]} is missing or broken "
+                    f"({exc.strerror or exc}); run the SketchFill installer again with "
+                    f"--repair (engine_command in {config.where()})",
+                ) from None
             raise EngineError(
                 protocol.UNREACHABLE,
                 f"cannot start the engine with {' '.join(command)!r}: {exc.strerror or exc}; "
-                "check engine_command in "
-                f"{ClientConfig.path()} or reinstall SketchFill",
+                f"check engine_command in {config.where()}, or run the SketchFill installer "
+                "again with --repair",
             ) from None
+
+
+def nothing_listens(endpoint: str) -> bool:
+    """Whether a local TCP endpoint refuses connections, so no engine runs there: then
+    there is no point waiting connect_timeout for a hello before starting one (that wait
+    was 2 s of every cold start). False when unsure (not TCP, not local, a firewall)."""
+    if not endpoint.startswith("tcp://") or not is_local(endpoint):
+        return False
+    host, _, port = endpoint[len("tcp://") :].rpartition(":")
+    host = host.strip("[]")
+    try:
+        address = ("127.0.0.1" if host == "localhost" else host, int(port))
+        with socket.create_connection(address, timeout=0.2):
+            return False
+    except ConnectionRefusedError:
+        return True
+    except (OSError, ValueError):
+        return False
+
+
+def prestart(config: ClientConfig) -> bool:
+    """Start the engine in the background, without waiting for it, when the config allows
+    it and nothing listens at its local endpoint: the plug-ins call this when GIMP starts
+    and when Krita opens the SketchFill panel, so the first Generate finds the engine up
+    (or starting; connect() then waits for it). Returns whether it started one."""
+    if not (config.autostart and config.start_with_host and nothing_listens(config.endpoint)):
+        return False
+    start_engine(config)
+    return True
 
 
 def open_client(config: ClientConfig) -> Client:
@@ -77,19 +117,28 @@ def connect(
     config = config or ClientConfig.load()
     status = on_status or (lambda text: None)
     client = open_client(config)
-    try:
-        return client, client.hello(config.connect_timeout)
-    except EngineError as exc:
-        if exc.code != protocol.UNREACHABLE or not config.autostart:
-            client.close()
-            raise
-        if not is_local(config.endpoint):
-            client.close()
-            raise EngineError(
-                exc.code, f"{exc.message}; it is not on this machine, so it is not auto-started"
-            ) from None
-    status("Starting the SketchFill engine...")
-    proc = start_engine(config)
+    # Nothing listens at a local endpoint: no engine runs, start one without waiting for
+    # a hello that cannot come.
+    down = config.autostart and nothing_listens(config.endpoint)
+    if not down:
+        try:
+            return client, client.hello(config.connect_timeout)
+        except EngineError as exc:
+            if exc.code != protocol.UNREACHABLE or not config.autostart:
+                client.close()
+                raise
+            if not is_local(config.endpoint):
+                client.close()
+                raise EngineError(
+                    exc.code,
+                    f"{exc.message}; it is not on this machine, so it is not auto-started",
+                ) from None
+    if nothing_listens(config.endpoint) or not down:
+        status("Starting the SketchFill engine...")
+        proc: subprocess.Popen | None = start_engine(config)
+    else:  # it began listening meanwhile: an engine started by the host is loading
+        proc = None
+    status("Starting the SketchFill engine: loading its model...")
     deadline = time.monotonic() + config.start_timeout
     while time.monotonic() < deadline:
         client.reset()  # forget hellos queued to nobody
@@ -97,12 +146,21 @@ def connect(
             return client, client.hello(0.5)
         except EngineError:
             pass
-        if proc.poll() is not None:
+        if proc is not None and proc.poll() is not None:
+            if not nothing_listens(config.endpoint):
+                # Another engine took the endpoint first (one the host started when it
+                # opened): wait for that one instead.
+                proc = None
+                continue
             client.close()
             raise EngineError(
                 protocol.UNREACHABLE,
-                f"the engine exited at start-up (code {proc.returncode}): {_log_tail()}",
+                f"the engine exited at start-up (code {proc.returncode}): {_log_tail()}; if "
+                "its interpreter or packages are broken, run the SketchFill installer again "
+                f"with --repair (engine_command in {config.where()})",
             )
+        if proc is None:
+            time.sleep(0.1)
     client.close()
     raise EngineError(
         protocol.UNREACHABLE,

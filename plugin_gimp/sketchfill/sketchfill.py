@@ -23,7 +23,7 @@ try:  # needs pyzmq: without it the menu stays and every run says what is missin
     from sketchfill_client import roles
     from sketchfill_client.config import ClientConfig
     from sketchfill_client.errors import EngineError
-    from sketchfill_client.launch import connect
+    from sketchfill_client.launch import connect, prestart
     from sketchfill_client.protocol import Box
     from sketchfill_host import GimpHost
     from sketchfill_layers import (
@@ -57,6 +57,7 @@ AGAIN = "plug-in-sketchfill-generate-again"
 TONE = "plug-in-sketchfill-tone"
 COMPOSITE = "plug-in-sketchfill-composite"
 RESTORE = "plug-in-sketchfill-restore"
+PRESTART = "plug-in-sketchfill-prestart"  # run by GIMP at every start (an init procedure)
 GUIDES = "plug-in-sketchfill-create-layers"
 BEFORE_AFTER = "plug-in-sketchfill-before-after"
 # Menu paths: GIMP sorts a menu's plug-in items by path and label; the bracketed section
@@ -401,6 +402,23 @@ def run_again(procedure, run_mode, image, drawables, config, data):
     return procedure.new_return_values(status, GLib.Error(text))
 
 
+def prestart_engine() -> None:
+    """GIMP is starting: start the engine (detached, no wait) so that it is loaded by the
+    first Generate. Quiet: a problem shows when Generate runs, with what to do."""
+    if CANNOT_LOAD:
+        return
+    try:
+        prestart(ClientConfig.for_plugin(HERE))
+    except EngineError as exc:
+        print(f"SketchFill: the engine was not started with GIMP: {exc.message}")
+
+
+def run_prestart(procedure, config, data):
+    """The same, when a script calls plug-in-sketchfill-prestart."""
+    prestart_engine()
+    return procedure.new_return_values(Gimp.PDBStatusType.SUCCESS, GLib.Error())
+
+
 def _runner(action):
     """The run function of a procedure without a dialog: its arguments, then `action`."""
 
@@ -427,10 +445,28 @@ class SketchFill(Gimp.PlugIn):
     def do_query_procedures(self):
         return list(RUNS)
 
+    def do_init_procedures(self):
+        # GIMP asks for its "init procedures" at every start (it registers them afresh),
+        # so this is where the plug-in runs when GIMP starts: the engine then loads while
+        # the user opens and prepares a photo, and the first Generate finds it up.
+        prestart_engine()
+        return [PRESTART]
+
     def do_set_i18n(self, name):
         return False
 
     def do_create_procedure(self, name):
+        if name == PRESTART:
+            proc = Gimp.Procedure.new(self, name, Gimp.PDBProcType.PLUGIN, run_prestart, None)
+            proc.set_attribution("SketchFill", "SketchFill", "2026")
+            proc.set_documentation(
+                "Start the SketchFill engine in the background",
+                "Run by GIMP when it starts: starts the local SketchFill engine without waiting "
+                "for it, when client.json allows it (autostart and start_with_host) and none "
+                "runs yet.",
+                name,
+            )
+            return proc
         run = RUNS[name]
         proc = Gimp.ImageProcedure.new(self, name, Gimp.PDBProcType.PLUGIN, run, None)
         proc.set_image_types("RGB*")

@@ -301,6 +301,7 @@ class SketchFillDocker(DockWidget):
         self._show_history()
         self._on_state(c.state)
         self._summarise()
+        c.prestart()  # the engine loads while the user paints
 
     # -- commands --------------------------------------------------------------------
 

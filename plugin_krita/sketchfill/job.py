@@ -28,7 +28,7 @@ from .sketchfill_client import roles as shared
 from .sketchfill_client.client import Client
 from .sketchfill_client.config import ClientConfig
 from .sketchfill_client.errors import EngineError
-from .sketchfill_client.launch import connect
+from .sketchfill_client.launch import connect, prestart
 from .sketchfill_client.protocol import Box
 from .sketchfill_client.requests import EditResult, Event, Request, edit_region
 
@@ -114,6 +114,7 @@ class Controller(QObject):
         self._hello: dict = {}
         self._connector: _Connector | None = None
         self._job: _Job | None = None
+        self._prestarted = False
         self._timer = QTimer(self)
         self._timer.setInterval(POLL_MS)
         self._timer.timeout.connect(self._tick)
@@ -121,6 +122,24 @@ class Controller(QObject):
     @property
     def busy(self) -> bool:
         return self._job is not None
+
+    def prestart(self) -> None:
+        """Start the engine in the background when the panel opens (if client.json allows
+        it and none runs), so the first Generate finds it loaded: once per Krita process,
+        on a worker thread (a port probe, then a detached process), never waiting."""
+        if self._prestarted:
+            return
+        self._prestarted = True
+
+        def run() -> None:
+            try:
+                started = prestart(ClientConfig.for_plugin(self.plugin_dir))
+            except EngineError:
+                return  # the first Generate says what is wrong, with what to do
+            if started:
+                self.notice.emit(messages.PRESTARTED, False)
+
+        threading.Thread(target=run, name="sketchfill-prestart", daemon=True).start()
 
     # -- commands --------------------------------------------------------------------
 

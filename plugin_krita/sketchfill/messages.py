@@ -8,6 +8,7 @@ CANCELLED = "Cancelled: no layer was added."
 DOCUMENT_CLOSED = "The document was closed before the result arrived; nothing was added."
 NO_HISTORY = "No earlier result to put back yet."
 CONNECTING = "Connecting to the SketchFill engine..."
+PRESTARTED = "Starting the SketchFill engine in the background, for the first Generate."
 NO_TONE_TOOL = (
     "The running SketchFill engine has no auto tone (an older version): update SketchFill "
     "and restart the engine."

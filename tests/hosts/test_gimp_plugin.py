@@ -737,3 +737,30 @@ def test_menu_order(gimp, plugin, photo, config):
         "plug-in-sketchfill-composite",
         "plug-in-sketchfill-restore",
     ], added
+
+
+def test_gimp_starts_the_engine_when_it_starts(gimp, plugin, tmp_path):
+    """With auto-start on, GIMP starting is enough: the plug-in's init hook starts the
+    engine in the background (here a stand-in command that records how it was called),
+    so the first Generate finds it loaded. With start_with_host off it does not."""
+    started = tmp_path / "started.txt"
+    engine = tmp_path / "engine.sh"
+    engine.write_text(f'#!/bin/sh\necho "$@" >> {started}\n')
+    engine.chmod(0o755)
+    endpoint = f"tcp://127.0.0.1:{_free_port()}"
+    script = "import sketchfill_hostkit as kit\nkit.write_result({'ok': True})\n"
+    for start_with_host in (True, False):
+        client_json = tmp_path / f"client-{start_with_host}.json"
+        fields = {"endpoint": endpoint, "engine_command": [str(engine)]}
+        client_json.write_text(json.dumps({**fields, "start_with_host": start_with_host}))
+        os.utime(plugin / "sketchfill.py")  # the init hook runs whether queried or not
+        gimp(
+            script,
+            plugin_dirs=[plugin],
+            env={"SKETCHFILL_CLIENT_CONFIG": str(client_json)},
+            binds=[tmp_path],
+        ).check()
+        deadline = time.monotonic() + 10
+        while start_with_host and not started.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert started.read_text().split() == ["serve", "--endpoint", endpoint]

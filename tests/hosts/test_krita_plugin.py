@@ -14,6 +14,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import sys
 import threading
 import time
@@ -404,7 +405,7 @@ def test_autostart_launches_the_engine(krita, pykrita, dead_endpoint, tmp_path_f
     r = v.value
     assert r["run"]["outcome"] == "done", r["run"]
     texts = [text for _, text in r["run"]["progress"]]
-    assert "Starting the SketchFill engine..." in texts, texts
+    assert any(t.startswith("Starting the SketchFill engine") for t in texts), texts
     assert len(r["layers"]) == 4 and r["layers"][3].startswith("SF "), r["layers"]
 
 
@@ -898,3 +899,24 @@ def test_history_names_a_saved_ora_file(any_krita, pykrita, engine_endpoint):
     assert r["ora_run"]["outcome"] == "done", r
     label = r["ora_history"][0]
     assert "portrait.ora" in label and "untitled" not in label, (r["opened_title"], label)
+
+
+def test_the_panel_starts_the_engine_when_it_opens(any_krita, pykrita):
+    """With auto-start on, the SketchFill panel opening starts the engine in the
+    background (a stand-in command that records its call), once per Krita process, and
+    says so; the first Generate then finds it loaded."""
+    folder = hostenv.session().dir(f"krita-plugin/prestart-{any_krita.keywords['host']}")
+    started = folder / "started.txt"
+    started.unlink(missing_ok=True)
+    engine = folder / "engine.sh"
+    engine.write_text(f'#!/bin/sh\necho "$@" >> {started}\n')
+    engine.chmod(0o755)
+    with socket.socket() as s:  # a free port: nothing listens there
+        s.bind(("127.0.0.1", 0))
+        endpoint = f"tcp://127.0.0.1:{s.getsockname()[1]}"
+    env = client_config("prestart", endpoint=endpoint, engine_command=[str(engine)])
+    r = any_krita(pykrita, PROBE, "docker_prestarts", [str(started)], env=env).check().value
+    assert r["calls"] == [f"serve --endpoint {endpoint}"], r
+    assert r["status"] == (
+        "Starting the SketchFill engine in the background, for the first Generate."
+    )

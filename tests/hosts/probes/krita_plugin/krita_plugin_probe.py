@@ -996,3 +996,20 @@ def ora_history(args):
     out["ora_history"] = [e.label() for e in ctrl.history.entries]
     opened.close()
     return out
+
+
+def docker_prestarts(args):
+    """The panel opening starts the engine in the background (client.json allowing it),
+    once per Krita process: args[0] is the file the stand-in engine command writes."""
+    from sketchfill.docker import SketchFillDocker
+
+    started = Path(args[0])
+    first = SketchFillDocker()
+    second = SketchFillDocker()  # a second window's panel: no second engine
+    wait_for(started.exists, 10)
+    wait(500)
+    out = {"calls": started.read_text().splitlines() if started.exists() else []}
+    out["status"] = first.status.text()
+    first.close()
+    second.close()
+    return out
