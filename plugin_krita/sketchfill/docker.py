@@ -93,6 +93,13 @@ class RoleCombo(QComboBox):
         super().showPopup()
 
 
+def _button(parent: QWidget, text: str, tip: str, slot) -> QPushButton:
+    button = QPushButton(text, parent)
+    button.setToolTip(tip)
+    button.clicked.connect(slot)
+    return button
+
+
 class Fold(QWidget):
     """A header button that shows or hides its body, with a one-line summary beside it
     while folded."""
@@ -158,19 +165,21 @@ class SketchFillDocker(DockWidget):
         outer.addWidget(self.generate_button)
 
         quick = QHBoxLayout()
-        self.before_after_button = QPushButton("Before/after", root)
-        self.before_after_button.setToolTip(
+        self.before_after_button = _button(
+            root,
+            "Before/after",
             "Hide the newest SketchFill result to see the photo as it was; press again to "
-            "show it (action SketchFill: Before/After, bind a key to it)"
+            "show it (action SketchFill: Before/After, bind a key to it)",
+            self.before_after,
         )
-        self.before_after_button.clicked.connect(self.before_after)
-        self.create_button = QPushButton("Create layers", root)
-        self.create_button.setToolTip(
+        self.create_button = _button(
+            root,
+            "Create layers",
             "Create SketchFill layers: transparent 'sketch', 'color' and 'mask' above the "
             "image layer. Paint the area to regenerate in white on 'mask', the new shape "
-            "with a thin dark brush on 'sketch', colour dabs on 'color'."
+            "with a thin dark brush on 'sketch', colour dabs on 'color'.",
+            self.create_layers,
         )
-        self.create_button.clicked.connect(self.create_layers)
         quick.addWidget(self.before_after_button)
         quick.addWidget(self.create_button)
         outer.addLayout(quick)
@@ -236,26 +245,29 @@ class SketchFillDocker(DockWidget):
 
         tools = QGridLayout()
         tools.setSpacing(2)
-        self.tone_button = QPushButton("Auto tone", root)
-        self.tone_button.setToolTip(
+        self.tone_button = _button(
+            root,
+            "Auto tone",
             "Correct exposure, contrast and colour of the image layer (within the selection, "
-            "if any) as a new layer; lower its opacity for a lighter touch"
+            "if any) as a new layer; lower its opacity for a lighter touch",
+            self.tone,
         )
-        self.tone_button.clicked.connect(self.tone)
-        self.composite_button = QPushButton("Composite face", root)
-        self.composite_button.setToolTip(
+        self.composite_button = _button(
+            root,
+            "Composite face",
             "Select a face pasted on its own layer (transparent around it) over the photo: "
             "puts it onto the layer right below, matching colour, light and edges (within "
-            "the selection, if any), as a new layer"
+            "the selection, if any), as a new layer",
+            self.composite,
         )
-        self.composite_button.clicked.connect(self.composite)
-        self.restore_button = QPushButton("Restore face", root)
-        self.restore_button.setToolTip(
+        self.restore_button = _button(
+            root,
+            "Restore face",
             "Select what hides the face (a hand, glasses, a strand of hair, text), or paint "
             "over it on the mask layer: the face under it is restored on the image layer, as "
-            "a new layer"
+            "a new layer",
+            self.restore,
         )
-        self.restore_button.clicked.connect(self.restore)
         tools.addWidget(self.tone_button, 0, 0)
         tools.addWidget(self.composite_button, 0, 1)
         tools.addWidget(self.restore_button, 1, 0, 1, 2)
