@@ -294,7 +294,10 @@ def _add_layer(host, name: str, result, below, top, guides=(), opacity=100.0) ->
     the results already on it, so it is what the canvas shows. Returns what to tell."""
     box = Box(result.x, result.y, result.width, result.height)
     position = insert_position(below, top, guides)
-    host.add_result(name, box, result.data, below.get_parent(), position, opacity)
+    layer = host.add_result(name, box, result.data, below.get_parent(), position, opacity)
+    # Selected, the new layer is what GIMP's status bar names; Generate again still finds
+    # the photo (a selected result stands for the plain layer below it).
+    host.image.set_selected_layers([layer])
     Gimp.progress_update(1.0)
     return f"SketchFill: {roles.added_above([name], TOGGLE_WHERE, bool(guides))}"
 
@@ -335,9 +338,10 @@ def _finish(procedure, action, image, drawables, settings: Settings, run_mode=No
         return _fail(procedure, f"SketchFill failed unexpectedly ({exc!r}); see GIMP's console.")
     Gimp.displays_flush()
     if run_mode is not None and run_mode != Gimp.RunMode.NONINTERACTIVE:
-        # Shown while the run's progress is on: GIMP puts a one-line message in the
-        # image window's status bar.
-        Gimp.message(text)
+        # The status bar shows it as the run ends (GIMP 3 gives plug-ins no lasting status
+        # text; Gimp.message would open a dialog to click away after every run).
+        Gimp.progress_init(text)
+        Gimp.progress_update(1.0)
     return _succeed(procedure, text)
 
 

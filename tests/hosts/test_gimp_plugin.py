@@ -691,6 +691,7 @@ def test_first_hour(gimp, plugin, photo, config, engine_endpoint):
     assert r["generate"]["message"] == added_message("SF 77 fill")
     names = [x["name"] for x in r["after_generate"]["layers"]]
     assert names == ["SF 77 fill", "Lines", "Colour", "photo"], names
+    assert r["selected_after_generate"] == ["SF 77 fill"]  # GIMP's status bar names it
     check_pixels(run, r["result"])  # the strokes and the colour were used
     assert r["toggle_off"]["message"] == "SketchFill: Before: 'SF 77 fill' hidden."
     assert r["visible_after_off"] is False

@@ -39,6 +39,7 @@ img, layers = scene.build(names=("Lines", "Colour"))
 before = res["before"] = scene.snapshot(img)
 res["generate"] = scene.call(scene.GENERATE, img, [photo], seed=77)
 res["after_generate"] = scene.snapshot(img)
+res["selected_after_generate"] = [lay.get_name() for lay in img.get_selected_layers()]
 added = scene.new_layers(before, img)
 res["added"] = [scene.info(layer) for layer in added]
 if len(added) == 1:
