@@ -371,7 +371,7 @@ def test_progress_names_the_tool_and_its_stages(kp):
     texts = [kp.job.Controller._stage_text(job, {"stage": stage}) for stage in stages]
     assert texts == [
         "Restore face: finding the face",
-        "Restore face: face structure",
+        "Restore face: mapping the visible face",
         "Restore face: generating",
         "Restore face: blending the result in",
     ]

@@ -52,3 +52,10 @@ def test_sentences():
         "Added the layer 'SF tone'."
     )
     assert roles.toggled("SF 1 fill", False) == "Before: 'SF 1 fill' hidden."
+
+
+def test_progress_stages_in_words_for_both_hosts():
+    assert roles.stage_words("generate") == "generating"
+    assert roles.stage_words("apply") == "applying the tone curves"
+    assert roles.stage_words("apply", "composite") == "blending the face in"
+    assert roles.stage_words("something new") == "something new"

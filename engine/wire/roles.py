@@ -122,3 +122,23 @@ def toggled(name: str, visible: bool) -> str:
 
 
 NO_RESULT_TO_TOGGLE = "Before/after: this image has no SketchFill result yet."
+
+# Engine progress stages in words, for the status line (an unknown stage shows as is).
+STAGE_WORDS = {
+    "preprocess": "preparing the layers",
+    "generate": "generating",
+    "composite": "blending the result in",
+    "analyse": "measuring the tones",
+    "apply": "applying the tone curves",
+    "face": "finding the face",
+    "prior": "mapping the visible face",
+}
+# Tools that name their stages like another tool's but do something else in them.
+TOOL_STAGE_WORDS = {
+    "composite": {"analyse": "matching the face to the photo", "apply": "blending the face in"},
+}
+
+
+def stage_words(stage: str, op: str = "") -> str:
+    """What engine stage `stage` of operation `op` is doing, in words."""
+    return TOOL_STAGE_WORDS.get(op, {}).get(stage) or STAGE_WORDS.get(stage, stage)

@@ -582,32 +582,13 @@ def engine_message(exc: EngineError, op: str = "") -> str:
     return f"SketchFill: {text} ({advice})." if advice else f"SketchFill: {text}."
 
 
-_STAGES = {
-    "preprocess": "SketchFill: preparing",
-    "generate": "SketchFill: generating",
-    "composite": "SketchFill: blending the result",
-    "analyse": "SketchFill: measuring the tones",
-    "apply": "SketchFill: applying the tone curves",
-    # restore
-    "face": "SketchFill: finding the face",
-    "prior": "SketchFill: mapping the visible face",
-}
-# Tools that name their stages like another tool's but do something else in them.
-_TOOL_STAGES = {
-    "composite": {
-        "analyse": "SketchFill: matching the face to the photo",
-        "apply": "SketchFill: blending the face in",
-    },
-}
-
-
 def stage_text(stage: str, queue_position: int | None, op: str = "") -> str:
-    """The progress text for an engine stage of operation `op`."""
+    """The progress text for an engine stage of operation `op`, in the words both
+    plug-ins use (sketchfill_client.roles.stage_words)."""
     if stage == "queued":
         where = f" (position {queue_position})" if queue_position else ""
         return f"SketchFill: waiting for the engine{where}"
-    text = _TOOL_STAGES.get(op, {}).get(stage)
-    return text or _STAGES.get(stage, f"SketchFill: {stage}")
+    return f"SketchFill: {roles.stage_words(stage, op)}"
 
 
 # -- guide layers and before/after -------------------------------------------------------

@@ -467,8 +467,7 @@ class Controller(QObject):
         stage = header.get("stage", "")
         if stage == "queued":
             return f"Queued{which} (position {header.get('queue_position', '?')})"
-        word = messages.TOOL_STAGE_NAMES.get(job.tool, {}).get(stage)
-        word = word or messages.STAGE_NAMES.get(stage, stage)
+        word = shared.stage_words(stage, job.tool)
         if job.tool != protocol.OP_EDIT:
             return f"{messages.TOOL_TITLES[job.tool]}: {word}"
         if n > 1:

@@ -27,20 +27,6 @@ NOTHING_TO_RESTORE = (
 )
 # How progress names the tools other than the edit (by engine op).
 TOOL_TITLES = {"tone": "Auto tone", "composite": "Composite face", "restore": "Restore face"}
-# Engine progress stages in words (an unknown stage shows as its name).
-STAGE_NAMES = {
-    "preprocess": "preparing the layers",
-    "generate": "generating",
-    "composite": "blending the result in",
-    "analyse": "measuring the tones",
-    "apply": "applying",
-    "face": "finding the face",
-    "prior": "face structure",
-}
-# Tools that name their stages like another tool's but do something else in them.
-TOOL_STAGE_NAMES = {
-    "composite": {"analyse": "matching the face to the photo", "apply": "blending the face in"},
-}
 # Where Krita users find Before/after, for the sentence after each result.
 TOGGLE_WHERE = "the panel's button, or the action SketchFill: Before/After"
 
