@@ -79,7 +79,11 @@ def test_killed_engine_is_reported_and_the_next_request_starts_a_fresh_one(autos
     client, hello = connect(config, on_status=statuses.append)  # what a plug-in does next
     pids.append(hello["engine"]["pid"])
     assert hello["engine"]["pid"] != first_pid
-    assert statuses == ["Starting the SketchFill engine..."] * 2
+    started = [
+        "Starting the SketchFill engine...",
+        "Starting the SketchFill engine: loading its model...",
+    ]
+    assert statuses == started * 2
     assert client.edit(big_request()).width == 256
     client.close()
 
