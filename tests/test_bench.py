@@ -34,6 +34,10 @@ def test_bench_quick_reports_every_figure(tmp_path):
     assert all(math.isfinite(r["overhead"]) for r in report["edit"].values())
     assert set(report["throughput"]) == {"1", "2", "4"}
     assert report["first_progress_ms"]["median_ms"] > 0
+    # the first result as a plug-in gets it: an auto-started engine, then a running one
+    first = report["first_result"]
+    assert first["cold_s"] > first["engine_ready_s"] > 0 and first["warm_s"] > 0
+    assert "first result, as a plug-in gets it: cold" in proc.stdout
     assert report["engine_peak_rss_mb"] > 50
     # auto tone with the shipped tone model (found on the model search path)
     assert set(report["tone"]) == {"1MP", "12MP"}
