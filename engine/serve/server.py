@@ -241,6 +241,7 @@ class Engine:
         self.ready = threading.Event()
         self._warm_token = CancelToken()  # cancelled when a request arrives
         self._warming_up = True  # the background start-up has not finished
+        self._warm_thread: threading.Thread | None = None
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -278,8 +279,10 @@ class Engine:
                 self._workers.append(t)
             log.info("SketchFill engine %s listening on %s", __version__, self.bound_endpoint)
             self.ready.set()
-            warm = threading.Thread(target=self._start_up, name="sketchfill-warm-up", daemon=True)
-            warm.start()
+            self._warm_thread = threading.Thread(
+                target=self._start_up, name="sketchfill-warm-up", daemon=True
+            )
+            self._warm_thread.start()
             self._loop(router, events, cancels)
             self._shut_down(router, events)
         finally:
@@ -287,9 +290,14 @@ class Engine:
             with self._cond:
                 for job in self._jobs.values():
                     job.token.cancel()
+                self._warm_token.cancel()
                 self._cond.notify_all()
             for t in self._workers:
                 t.join(timeout=1)
+            # A model still loading or warming up must finish before the interpreter exits:
+            # ONNX Runtime aborts the process (SIGABRT) when torn down under a running call.
+            if self._warm_thread is not None:
+                self._warm_thread.join(timeout=30)
             # Linger, so the last replies leave before the process exits (the serve
             # command terminates the context, which waits up to this long for them).
             router.close(linger=1000)
@@ -641,11 +649,13 @@ class Engine:
         runs, so a request arriving meanwhile runs at once."""
         edit = self._models[registry.EDIT.op]
         for slot in [edit, *(s for s in self._models.values() if s is not edit)]:
+            self._wait_idle()
             if self._stopping.is_set():
                 return
-            self._wait_idle()
             slot.load()  # nothing to do when a request loaded it first
             self._wait_idle()
+            if self._stopping.is_set():
+                return
             with self._cond:
                 token = self._warm_token = CancelToken()
             slot.warm_up(self.config.warmup, token)
