@@ -692,7 +692,6 @@ def test_first_hour(gimp, plugin, photo, config, engine_endpoint):
     names = [x["name"] for x in r["after_generate"]["layers"]]
     assert names == ["SF 77 fill", "Lines", "Colour", "photo"], names
     assert r["selected_after_generate"] == ["SF 77 fill"]  # GIMP's status bar names it
-    check_pixels(run, r["result"])  # the strokes and the colour were used
     assert r["toggle_off"]["message"] == "SketchFill: Before: 'SF 77 fill' hidden."
     assert r["visible_after_off"] is False
     assert r["toggle_on"]["message"] == "SketchFill: After: 'SF 77 fill' shown."
@@ -714,6 +713,7 @@ def test_first_hour(gimp, plugin, photo, config, engine_endpoint):
         assert outcome["error"].startswith(text), (label, outcome["error"])
         assert outcome["unchanged"], label
     assert "''" not in r["mask_none"]["error"]
+    check_pixels(run, r["result"])  # last: the strokes and the colour were used
 
 
 def test_menu_order(gimp, plugin, photo, config):
