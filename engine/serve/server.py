@@ -326,6 +326,9 @@ class Engine:
         self._stopping.set()
         with self._cond:
             self._cond.notify_all()
+        # A warm-up run in progress gives way at once. From another thread: the token's
+        # lock is not re-entrant, and a signal handler may interrupt a holder of it.
+        threading.Thread(target=self._warm_token.cancel, daemon=True).start()
 
     def _shut_down(self, router: zmq.Socket, events: zmq.Socket) -> None:
         """Answer every queued and running job before the sockets close: queued ones at
