@@ -3,7 +3,6 @@ OpenCV baselines side by side, metrics inside the mask."""
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 
@@ -11,33 +10,12 @@ import numpy as np
 from PIL import Image
 from sketchfill.tools.edit import evaluate
 from sketchfill.training.metrics import color_de, masked_psnr, sketch_f1
-from train_helpers import SIZE, cache_dir, small_faces, tiny_model
-
-
-def _eval(out, *extra: str) -> int:
-    parser = argparse.ArgumentParser()
-    evaluate.add_arguments(parser)
-    args = parser.parse_args(
-        [
-            "--data",
-            str(small_faces()),
-            "--json",
-            str(out),
-            "--limit",
-            "2",
-            "--size",
-            str(SIZE),
-            "--cache",
-            str(cache_dir()),
-            *extra,
-        ]
-    )
-    return evaluate.run(args)
+from train_helpers import run_eval, tiny_model
 
 
 def test_eval_compares_the_model_with_opencv(tmp_path, capsys):
     first, second = tmp_path / "a.json", tmp_path / "b.json"
-    assert _eval(first, "--model", str(tiny_model())) == 0
+    assert run_eval(first, "--model", str(tiny_model())) == 0
     table = capsys.readouterr().out
     assert "sketchfill" in table and "telea" in table and "psnr" in table
     result = json.loads(first.read_text())
@@ -50,7 +28,7 @@ def test_eval_compares_the_model_with_opencv(tmp_path, capsys):
     assert result["model"]["name"] == "tiny"
     # Same masks, sketches and colours every run: the deterministic baselines repeat exactly.
     grid = tmp_path / "grid.png"
-    assert _eval(second, "--grid", str(grid), "--grid-rows", "1") == 0
+    assert run_eval(second, "--grid", str(grid), "--grid-rows", "1") == 0
     sheet = np.asarray(Image.open(grid))
     assert sheet.shape == (256, 6 * 256, 3)  # input, sketch, colour, telea, ns, truth
     truth = sheet[:, 5 * 256 :].astype(int)

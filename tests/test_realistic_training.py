@@ -3,7 +3,6 @@ mask-only and upscaled evaluation protocols, the card's licence and NOTICE."""
 
 from __future__ import annotations
 
-import argparse
 import json
 from collections import Counter
 
@@ -11,7 +10,6 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from sketchfill.tools.edit import evaluate
 from sketchfill.tools.edit.model import Discriminator
 from sketchfill.training.diffaugment import diff_augment, parse_policy
 from sketchfill.training.losses import LossWeights, discriminator_losses
@@ -26,7 +24,7 @@ from sketchfill.training.notice import (
     notice_text,
     write_notice,
 )
-from train_helpers import SIZE, cache_dir, small_faces, tiny_model
+from train_helpers import run_eval, tiny_model
 
 ALL = ("color", "translation", "cutout")
 
@@ -97,26 +95,7 @@ def test_sharpness_is_one_for_a_photo_low_for_blur_high_for_lines():
 
 
 def _eval(out, *extra: str) -> dict:
-    parser = argparse.ArgumentParser()
-    evaluate.add_arguments(parser)
-    args = parser.parse_args(
-        [
-            "--data",
-            str(small_faces()),
-            "--json",
-            str(out),
-            "--limit",
-            "2",
-            "--size",
-            str(SIZE),
-            "--cache",
-            str(cache_dir()),
-            "--model",
-            str(tiny_model()),
-            *extra,
-        ]
-    )
-    assert evaluate.run(args) == 0
+    assert run_eval(out, "--model", str(tiny_model()), *extra) == 0
     return json.loads(out.read_text())
 
 

@@ -141,3 +141,29 @@ def export_args(ckpt: Path, out: Path, *extra: str):
             *extra,
         ]
     )
+
+
+def run_eval(out: Path, *extra: str) -> int:
+    """`sketchfill eval` on the first two small faces at SIZE, results to `out`."""
+    import argparse
+
+    from sketchfill.tools.edit import evaluate
+
+    parser = argparse.ArgumentParser()
+    evaluate.add_arguments(parser)
+    args = parser.parse_args(
+        [
+            "--data",
+            str(small_faces()),
+            "--json",
+            str(out),
+            "--limit",
+            "2",
+            "--size",
+            str(SIZE),
+            "--cache",
+            str(cache_dir()),
+            *extra,
+        ]
+    )
+    return evaluate.run(args)
