@@ -12,7 +12,7 @@ import torch
 
 from ...pipeline.modelcard import RESTORE_CHANNELS
 from ...pipeline.runtime import resolve_model_dir
-from ..edit.model import Generator, generator_from_onnx
+from ...training.scfegan import Generator, generator_from_onnx
 
 __all__ = ["Generator", "initial_generator"]
 
