@@ -333,6 +333,7 @@ class Engine:
     def _shut_down(self, router: zmq.Socket, events: zmq.Socket) -> None:
         """Answer every queued and running job before the sockets close: queued ones at
         once, running ones when their cancelled run returns or the grace period ends."""
+        self._refuse_unread(router)
         with self._cond:
             queued = self._queue.clear()
             for job in queued:
@@ -366,6 +367,20 @@ class Engine:
                 len(self._outbox.peers()),
             )
         log.info("engine stopped; %d queued requests were answered shutting_down", len(queued))
+
+    def _refuse_unread(self, router: zmq.Socket) -> None:
+        """Requests still waiting in the socket when the stop came (a loaded machine reads
+        them late) get their answer too, not silence."""
+        depth = self._depth
+        while True:
+            try:
+                frames = router.recv_multipart(zmq.NOBLOCK, copy=False)
+            except zmq.Again:
+                return
+            rid = _peek_id(frames[depth]) if len(frames) > depth else None
+            if rid is not None:
+                with contextlib.suppress(Exception):
+                    self._reply(router, _envelope(frames, depth), _shutting_down(rid))
 
     # -- the ROUTER thread -------------------------------------------------------------
 

@@ -258,8 +258,6 @@ class Client:
         poller.register(self._monitor, zmq.POLLIN)
         ready = dict(poller.poll(max(0, int(timeout * 1000))))
         events: list[Event] = []
-        if self._monitor in ready:
-            events.extend(self._lost_connection())
         while self._sock is not None:
             try:
                 frames = self._sock.recv_multipart(zmq.NOBLOCK)
@@ -268,6 +266,11 @@ class Client:
             event = self._event(frames)
             if event is not None:
                 events.append(event)
+        if self._monitor in ready:
+            # After the socket's own messages: an engine that answers and then stops (a
+            # shutdown) has answered; only what it left unanswered is lost.
+            answered = {e.id for e in events if e.kind in (protocol.OP_RESULT, protocol.OP_ERROR)}
+            events.extend(e for e in self._lost_connection() if e.id not in answered)
         return events
 
     def _lost_connection(self) -> list[Event]:
