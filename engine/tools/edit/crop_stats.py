@@ -43,32 +43,14 @@ def demo_consistency(model, frame_faces: bool) -> dict[tuple[int, int], float]:
     """PSNR (dB) inside the mask between the demo's fills at every two DEMO_SIDES."""
     import itertools
 
-    import numpy as np
-    from PIL import Image
-
     from ...pipeline.images import demo_inputs
-    from ...pipeline.preprocess import EditInputs
-    from ...pipeline.result import apply_patch
     from ...training.metrics import masked_psnr
-    from .infer import run_edit
+    from .evaluate import edit_at_scale
 
     base = demo_inputs()
     side = base.mask.shape[0]
-    fills = {}
-    for n in DEMO_SIDES:
-
-        def up(a, resample, n=n):
-            if a is None:
-                return None
-            return np.asarray(Image.fromarray(np.ascontiguousarray(a)).resize((n, n), resample))
-
-        near, cubic = Image.Resampling.NEAREST, Image.Resampling.BICUBIC
-        inputs = EditInputs(
-            up(base.image, cubic), up(base.mask, near), up(base.sketch, near), up(base.color, near)
-        )
-        out = apply_patch(inputs.image, run_edit(model, inputs, 1, frame_faces=frame_faces))
-        small = Image.fromarray(np.ascontiguousarray(out[..., :3])).resize((side, side), Image.BOX)
-        fills[n] = np.asarray(small)
+    # The evaluation's large-file path: inputs scaled by k, the fill brought back to `side`.
+    fills = {n: edit_at_scale(model, base, 1, n // side, frame_faces) for n in DEMO_SIDES}
     mask = base.mask >= 128
     return {
         (a, b): masked_psnr(fills[a], fills[b], mask)

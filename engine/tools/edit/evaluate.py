@@ -213,7 +213,7 @@ def unguided(sample):
     )
 
 
-def edit_at_scale(model, inputs, seed: int, k: int):
+def edit_at_scale(model, inputs, seed: int, k: int, frame_faces: bool = True):
     """The engine's edit of `inputs` scaled by k (photo bicubic, mask, sketch and colour
     nearest: a pen stroke stays a stroke of k times the width), the result brought back to
     the original size (area average) for the metrics."""
@@ -225,7 +225,9 @@ def edit_at_scale(model, inputs, seed: int, k: int):
     from .infer import run_edit
 
     if k == 1:
-        return apply_patch(inputs.image, run_edit(model, inputs, seed))[..., :3]
+        return apply_patch(inputs.image, run_edit(model, inputs, seed, frame_faces=frame_faces))[
+            ..., :3
+        ]
     h, w = inputs.mask.shape
     size = (w * k, h * k)
 
@@ -240,7 +242,7 @@ def edit_at_scale(model, inputs, seed: int, k: int):
         up(inputs.sketch, Image.Resampling.NEAREST),
         up(inputs.color, Image.Resampling.NEAREST),
     )
-    out = apply_patch(big.image, run_edit(model, big, seed))[..., :3]
+    out = apply_patch(big.image, run_edit(model, big, seed, frame_faces=frame_faces))[..., :3]
     return np.array(Image.fromarray(np.ascontiguousarray(out)).resize((w, h), Image.BOX))
 
 
